@@ -1,0 +1,3 @@
+module github.com/swrap/swrap
+
+go 1.26

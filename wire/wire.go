@@ -1,0 +1,582 @@
+// Package wire holds the swrap wire protocol: the messages between wrapped
+// programs (the preload shim, the Go client swrapnet) and swrap-broker.
+//
+// docs/protocol.md describes every message; shim/swrap_proto.h is the C twin
+// of this file and the two must change together (wire_test.go checks sizes).
+// The package only encodes and decodes; it never does I/O, so that its
+// decoder can be fuzzed on its own.
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+)
+
+// Magic starts every header: "SWRP" read as a little-endian uint32.
+const Magic = 0x50525753
+
+// Version is the protocol version this package speaks.
+const Version = 1
+
+// File names inside "$SOCKET_WRAPPER_DIR/swrap/".
+const (
+	SubDir   = "swrap"       // the broker's 0700 directory
+	CtlSock  = "broker.sock" // SOCK_SEQPACKET control socket
+	LockFile = "broker.lock" // flock()ed by the live broker; holds its pid
+	LogFile  = "broker.log"  // log of an on-demand broker
+	HostDir  = "host"        // fabric sockets, one per host
+)
+
+// NamePrefix starts the abstract unix name of every app end ("\0swrap.").
+const NamePrefix = "swrap."
+
+// NameLen is the number of sun_path bytes of an app end's name, including
+// the leading NUL: "\0swrap.<16 hex instance>.<16 hex id>".
+const NameLen = 40
+
+// Op is a request operation.
+type Op uint16
+
+// The operations. Values are part of the protocol.
+const (
+	OpHello       Op = 1
+	OpSocket      Op = 2
+	OpBind        Op = 3
+	OpListen      Op = 4
+	OpConnect     Op = 5
+	OpShutdown    Op = 6
+	OpGetSockName Op = 7
+	OpGetPeerName Op = 8
+	OpGetSockOpt  Op = 9
+	OpSetSockOpt  Op = 10
+	OpStat        Op = 11
+	OpStatus      Op = 12
+	OpIoctl       Op = 13
+)
+
+// ReplyBit is or'ed into the op of a reply.
+const ReplyBit = 0x8000
+
+var opNames = map[Op]string{
+	OpHello: "HELLO", OpSocket: "SOCKET", OpBind: "BIND", OpListen: "LISTEN",
+	OpConnect: "CONNECT", OpShutdown: "SHUTDOWN", OpGetSockName: "GETSOCKNAME",
+	OpGetPeerName: "GETPEERNAME", OpGetSockOpt: "GETSOCKOPT", OpSetSockOpt: "SETSOCKOPT",
+	OpStat: "STAT", OpStatus: "STATUS", OpIoctl: "IOCTL",
+}
+
+func (o Op) String() string {
+	if s, ok := opNames[o]; ok {
+		return s
+	}
+	return fmt.Sprintf("OP(%d)", uint16(o))
+}
+
+// Sizes of the fixed structs, as in swrap_proto.h.
+const (
+	ReqHeaderSize   = 16
+	RepHeaderSize   = 16
+	AddrSize        = 24
+	HelloSize       = 24
+	HelloRepSize    = 24
+	SocketSize      = 16
+	SocketRepSize   = 8
+	ListenSize      = 8
+	ConnectSize     = AddrSize + 8
+	ShutdownSize    = 8
+	SockOptSize     = 16
+	StatRepSize     = 24
+	IoctlSize       = 8
+	AcceptSize      = 16 + AddrSize
+	DgramHeaderSize = 8 + 2*AddrSize
+)
+
+// MaxMessage bounds any control message, request or reply.
+const MaxMessage = 64 << 10
+
+// ConnectNonblock in Connect.Flags asks for EINPROGRESS instead of waiting.
+const ConnectNonblock = 1
+
+// State of a socket as STAT reports it.
+type State uint32
+
+// Socket states.
+const (
+	StateNew        State = 0
+	StateBound      State = 1
+	StateListening  State = 2
+	StateConnecting State = 3
+	StateConnected  State = 4
+	StateClosed     State = 5
+)
+
+func (s State) String() string {
+	switch s {
+	case StateNew:
+		return "new"
+	case StateBound:
+		return "bound"
+	case StateListening:
+		return "listening"
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("state(%d)", uint32(s))
+}
+
+// StatBroadcast in StatRep.Flags: SO_BROADCAST is set.
+const StatBroadcast = 1
+
+var ne = binary.NativeEndian
+
+// ErrMalformed is returned (wrapped) for any message that cannot be decoded.
+var ErrMalformed = errors.New("malformed message")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+// Request is a decoded request header plus its raw body.
+type Request struct {
+	Version uint16
+	Op      Op
+	Sock    uint64
+	Body    []byte // aliases the decoded buffer
+}
+
+// ParseRequest decodes a request message. It checks the magic and length;
+// the version is returned for the caller to check, so that it can answer a
+// request of another version with EPROTONOSUPPORT.
+func ParseRequest(b []byte) (Request, error) {
+	if len(b) < ReqHeaderSize {
+		return Request{}, malformed("request of %d bytes is shorter than its header", len(b))
+	}
+	if m := ne.Uint32(b[0:]); m != Magic {
+		return Request{}, malformed("bad magic %#x", m)
+	}
+	return Request{
+		Version: ne.Uint16(b[4:]),
+		Op:      Op(ne.Uint16(b[6:])),
+		Sock:    ne.Uint64(b[8:]),
+		Body:    b[ReqHeaderSize:],
+	}, nil
+}
+
+// AppendRequest appends a request header and body to dst.
+func AppendRequest(dst []byte, op Op, sock uint64, body []byte) []byte {
+	dst = ne.AppendUint32(dst, Magic)
+	dst = ne.AppendUint16(dst, Version)
+	dst = ne.AppendUint16(dst, uint16(op))
+	dst = ne.AppendUint64(dst, sock)
+	return append(dst, body...)
+}
+
+// Reply is a decoded reply header plus its raw body.
+type Reply struct {
+	Op   Op // without ReplyBit
+	Err  syscall.Errno
+	Body []byte
+}
+
+// AppendReply appends a reply header and body to dst.
+func AppendReply(dst []byte, op Op, errno syscall.Errno, body []byte) []byte {
+	dst = ne.AppendUint32(dst, Magic)
+	dst = ne.AppendUint16(dst, Version)
+	dst = ne.AppendUint16(dst, uint16(op)|ReplyBit)
+	dst = ne.AppendUint32(dst, uint32(int32(errno)))
+	dst = ne.AppendUint32(dst, uint32(len(body)))
+	return append(dst, body...)
+}
+
+// ParseReply decodes a reply message.
+func ParseReply(b []byte) (Reply, error) {
+	if len(b) < RepHeaderSize {
+		return Reply{}, malformed("reply of %d bytes is shorter than its header", len(b))
+	}
+	if m := ne.Uint32(b[0:]); m != Magic {
+		return Reply{}, malformed("bad magic %#x", m)
+	}
+	if v := ne.Uint16(b[4:]); v != Version {
+		return Reply{}, malformed("reply version %d, want %d", v, Version)
+	}
+	op := ne.Uint16(b[6:])
+	if op&ReplyBit == 0 {
+		return Reply{}, malformed("op %#x is not a reply", op)
+	}
+	errno := int32(ne.Uint32(b[8:]))
+	n := ne.Uint32(b[12:])
+	if errno < 0 || int(n) != len(b)-RepHeaderSize {
+		return Reply{}, malformed("reply errno %d, body %d of %d bytes", errno, n, len(b)-RepHeaderSize)
+	}
+	return Reply{Op: Op(op &^ ReplyBit), Err: syscall.Errno(errno), Body: b[RepHeaderSize:]}, nil
+}
+
+// Address families as Linux numbers them.
+const (
+	AFUnspec = 0
+	AFInet   = 2
+	AFInet6  = 10
+)
+
+// Addr is struct swrap_addr: an IPv4 or IPv6 address and port, or none
+// (Family 0).
+type Addr struct {
+	Family  uint16
+	Port    uint16
+	ScopeID uint32
+	IP      netip.Addr // invalid when Family is 0
+}
+
+// AddrFrom returns the Addr for ap, of family AFInet for IPv4 addresses and
+// AFInet6 for IPv6 ones (v4-mapped included).
+func AddrFrom(ap netip.AddrPort) Addr {
+	if !ap.IsValid() {
+		return Addr{}
+	}
+	a := Addr{Family: AFInet6, Port: ap.Port(), IP: ap.Addr()}
+	if ap.Addr().Is4() {
+		a.Family = AFInet
+	}
+	return a
+}
+
+// AddrPort returns the address as a netip.AddrPort (invalid if none).
+func (a Addr) AddrPort() netip.AddrPort {
+	if a.Family == AFUnspec {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.IP, a.Port)
+}
+
+func (a Addr) String() string {
+	if a.Family == AFUnspec {
+		return "none"
+	}
+	return a.AddrPort().String()
+}
+
+// AppendAddr appends the 24-byte encoding of a.
+func AppendAddr(dst []byte, a Addr) []byte {
+	dst = ne.AppendUint16(dst, a.Family)
+	dst = ne.AppendUint16(dst, a.Port)
+	dst = ne.AppendUint32(dst, a.ScopeID)
+	var ip [16]byte
+	switch a.Family {
+	case AFInet:
+		b := a.IP.Unmap().As4()
+		copy(ip[:], b[:])
+	case AFInet6:
+		ip = a.IP.As16()
+	}
+	return append(dst, ip[:]...)
+}
+
+// ParseAddr decodes a 24-byte swrap_addr. An unknown family is an error.
+func ParseAddr(b []byte) (Addr, error) {
+	if len(b) < AddrSize {
+		return Addr{}, malformed("address of %d bytes", len(b))
+	}
+	a := Addr{Family: ne.Uint16(b[0:]), Port: ne.Uint16(b[2:]), ScopeID: ne.Uint32(b[4:])}
+	switch a.Family {
+	case AFUnspec:
+		a.Port, a.ScopeID = 0, 0
+	case AFInet:
+		a.IP = netip.AddrFrom4([4]byte(b[8:12]))
+		a.ScopeID = 0
+	case AFInet6:
+		a.IP = netip.AddrFrom16([16]byte(b[8:24]))
+	default:
+		return Addr{}, syscall.EAFNOSUPPORT
+	}
+	return a, nil
+}
+
+// Hello is struct swrap_hello plus the optional capture path.
+type Hello struct {
+	PID   uint32
+	Iface uint32
+	Comm  string
+	Pcap  string
+}
+
+// Encode returns the body of a HELLO request.
+func (h Hello) Encode() []byte {
+	b := ne.AppendUint32(nil, h.PID)
+	b = ne.AppendUint32(b, h.Iface)
+	var comm [16]byte
+	copy(comm[:], h.Comm)
+	b = append(b, comm[:]...)
+	return append(b, h.Pcap...)
+}
+
+// ParseHello decodes a HELLO body.
+func ParseHello(b []byte) (Hello, error) {
+	if len(b) < HelloSize {
+		return Hello{}, malformed("HELLO of %d bytes", len(b))
+	}
+	return Hello{
+		PID:   ne.Uint32(b[0:]),
+		Iface: ne.Uint32(b[4:]),
+		Comm:  cstring(b[8:24]),
+		Pcap:  string(b[HelloSize:]),
+	}, nil
+}
+
+// HelloRep is struct swrap_hello_rep.
+type HelloRep struct {
+	BrokerPID uint32
+	MTU       uint32
+	Instance  string // 16 hex digits
+}
+
+// Encode returns the body of a HELLO reply.
+func (h HelloRep) Encode() []byte {
+	b := ne.AppendUint32(nil, h.BrokerPID)
+	b = ne.AppendUint32(b, h.MTU)
+	var inst [16]byte
+	copy(inst[:], h.Instance)
+	return append(b, inst[:]...)
+}
+
+// ParseHelloRep decodes a HELLO reply body.
+func ParseHelloRep(b []byte) (HelloRep, error) {
+	if len(b) < HelloRepSize {
+		return HelloRep{}, malformed("HELLO reply of %d bytes", len(b))
+	}
+	return HelloRep{BrokerPID: ne.Uint32(b[0:]), MTU: ne.Uint32(b[4:]), Instance: cstring(b[8:24])}, nil
+}
+
+// Socket is struct swrap_socket.
+type Socket struct {
+	Family, Type, Protocol int32
+	Iface                  uint32
+}
+
+// Encode returns the body of a SOCKET request.
+func (s Socket) Encode() []byte {
+	b := ne.AppendUint32(nil, uint32(s.Family))
+	b = ne.AppendUint32(b, uint32(s.Type))
+	b = ne.AppendUint32(b, uint32(s.Protocol))
+	return ne.AppendUint32(b, s.Iface)
+}
+
+// ParseSocket decodes a SOCKET body.
+func ParseSocket(b []byte) (Socket, error) {
+	if len(b) != SocketSize {
+		return Socket{}, malformed("SOCKET of %d bytes", len(b))
+	}
+	return Socket{
+		Family:   int32(ne.Uint32(b[0:])),
+		Type:     int32(ne.Uint32(b[4:])),
+		Protocol: int32(ne.Uint32(b[8:])),
+		Iface:    ne.Uint32(b[12:]),
+	}, nil
+}
+
+// Connect is struct swrap_connect.
+type Connect struct {
+	Addr  Addr
+	Flags uint32
+}
+
+// Encode returns the body of a CONNECT request.
+func (c Connect) Encode() []byte {
+	b := AppendAddr(nil, c.Addr)
+	b = ne.AppendUint32(b, c.Flags)
+	return ne.AppendUint32(b, 0)
+}
+
+// ParseConnect decodes a CONNECT body.
+func ParseConnect(b []byte) (Connect, error) {
+	if len(b) != ConnectSize {
+		return Connect{}, malformed("CONNECT of %d bytes", len(b))
+	}
+	a, err := ParseAddr(b)
+	if err != nil {
+		return Connect{}, err
+	}
+	return Connect{Addr: a, Flags: ne.Uint32(b[AddrSize:])}, nil
+}
+
+// Int32Body encodes a body made of one int32 and a reserved word (LISTEN,
+// SHUTDOWN).
+func Int32Body(v int32) []byte {
+	b := ne.AppendUint32(nil, uint32(v))
+	return ne.AppendUint32(b, 0)
+}
+
+// ParseInt32Body decodes a LISTEN or SHUTDOWN body.
+func ParseInt32Body(b []byte) (int32, error) {
+	if len(b) != 8 {
+		return 0, malformed("body of %d bytes, want 8", len(b))
+	}
+	return int32(ne.Uint32(b)), nil
+}
+
+// SockOpt is struct swrap_sockopt plus, for SETSOCKOPT, the value.
+type SockOpt struct {
+	Level, Name int32
+	OptLen      uint32
+	Value       []byte
+}
+
+// Encode returns the body of a GETSOCKOPT/SETSOCKOPT request.
+func (s SockOpt) Encode() []byte {
+	b := ne.AppendUint32(nil, uint32(s.Level))
+	b = ne.AppendUint32(b, uint32(s.Name))
+	b = ne.AppendUint32(b, s.OptLen)
+	b = ne.AppendUint32(b, 0)
+	return append(b, s.Value...)
+}
+
+// ParseSockOpt decodes a GETSOCKOPT or SETSOCKOPT body; for SETSOCKOPT the
+// value must be OptLen bytes long.
+func ParseSockOpt(b []byte, set bool) (SockOpt, error) {
+	if len(b) < SockOptSize {
+		return SockOpt{}, malformed("sockopt of %d bytes", len(b))
+	}
+	s := SockOpt{Level: int32(ne.Uint32(b[0:])), Name: int32(ne.Uint32(b[4:])), OptLen: ne.Uint32(b[8:])}
+	rest := b[SockOptSize:]
+	if set {
+		if uint32(len(rest)) != s.OptLen {
+			return SockOpt{}, malformed("SETSOCKOPT value of %d bytes, optlen %d", len(rest), s.OptLen)
+		}
+		s.Value = rest
+	} else if len(rest) != 0 {
+		return SockOpt{}, malformed("GETSOCKOPT with %d extra bytes", len(rest))
+	}
+	return s, nil
+}
+
+// StatRep is struct swrap_stat_rep.
+type StatRep struct {
+	Family, Type, Protocol int32
+	State                  State
+	Flags                  uint32
+	Iface                  uint32
+}
+
+// Encode returns the body of a STAT reply.
+func (s StatRep) Encode() []byte {
+	b := ne.AppendUint32(nil, uint32(s.Family))
+	b = ne.AppendUint32(b, uint32(s.Type))
+	b = ne.AppendUint32(b, uint32(s.Protocol))
+	b = ne.AppendUint32(b, uint32(s.State))
+	b = ne.AppendUint32(b, s.Flags)
+	return ne.AppendUint32(b, s.Iface)
+}
+
+// ParseStatRep decodes a STAT reply body.
+func ParseStatRep(b []byte) (StatRep, error) {
+	if len(b) != StatRepSize {
+		return StatRep{}, malformed("STAT reply of %d bytes", len(b))
+	}
+	return StatRep{
+		Family: int32(ne.Uint32(b[0:])), Type: int32(ne.Uint32(b[4:])), Protocol: int32(ne.Uint32(b[8:])),
+		State: State(ne.Uint32(b[12:])), Flags: ne.Uint32(b[16:]), Iface: ne.Uint32(b[20:]),
+	}, nil
+}
+
+// Accept is struct swrap_accept, the record a listener's app end receives
+// with each new connection's fd.
+type Accept struct {
+	Sock uint64
+	Peer Addr
+}
+
+// Encode returns the 40-byte record.
+func (a Accept) Encode() []byte {
+	b := ne.AppendUint32(make([]byte, 0, AcceptSize), Magic)
+	b = ne.AppendUint32(b, 0)
+	b = ne.AppendUint64(b, a.Sock)
+	return AppendAddr(b, a.Peer)
+}
+
+// ParseAccept decodes an accept record.
+func ParseAccept(b []byte) (Accept, error) {
+	if len(b) != AcceptSize || ne.Uint32(b) != Magic {
+		return Accept{}, malformed("accept record of %d bytes", len(b))
+	}
+	p, err := ParseAddr(b[16:])
+	if err != nil {
+		return Accept{}, err
+	}
+	return Accept{Sock: ne.Uint64(b[8:]), Peer: p}, nil
+}
+
+// Dgram is struct swrap_dgram, the header of every datagram on a UDP or
+// ICMP socket's app end.
+type Dgram struct {
+	Flags   uint32
+	IfIndex uint32
+	Peer    Addr // destination (to the broker) or source (to the app)
+	Local   Addr // pktinfo address
+}
+
+// AppendDgram appends the 56-byte header.
+func AppendDgram(dst []byte, d Dgram) []byte {
+	dst = ne.AppendUint32(dst, d.Flags)
+	dst = ne.AppendUint32(dst, d.IfIndex)
+	dst = AppendAddr(dst, d.Peer)
+	return AppendAddr(dst, d.Local)
+}
+
+// ParseDgram decodes the header at the start of b and returns the payload.
+func ParseDgram(b []byte) (Dgram, []byte, error) {
+	if len(b) < DgramHeaderSize {
+		return Dgram{}, nil, malformed("datagram of %d bytes is shorter than its header", len(b))
+	}
+	d := Dgram{Flags: ne.Uint32(b[0:]), IfIndex: ne.Uint32(b[4:])}
+	var err error
+	if d.Peer, err = ParseAddr(b[8:]); err != nil {
+		return Dgram{}, nil, err
+	}
+	if d.Local, err = ParseAddr(b[8+AddrSize:]); err != nil {
+		return Dgram{}, nil, err
+	}
+	return d, b[DgramHeaderSize:], nil
+}
+
+// SocketName returns the abstract unix name (without the leading NUL) of
+// socket id of broker instance inst.
+func SocketName(inst string, id uint64) string {
+	return fmt.Sprintf("%s%s.%016x", NamePrefix, inst, id)
+}
+
+// ParseSocketName returns the instance and id in an app end's abstract name
+// (as Go reports it: "@swrap.…" or "\x00swrap.…").
+func ParseSocketName(name string) (inst string, id uint64, ok bool) {
+	if len(name) != NameLen || (name[0] != '@' && name[0] != 0) || name[1:1+len(NamePrefix)] != NamePrefix {
+		return "", 0, false
+	}
+	rest := name[1+len(NamePrefix):]
+	if rest[16] != '.' {
+		return "", 0, false
+	}
+	for _, c := range rest[17:] {
+		switch {
+		case c >= '0' && c <= '9':
+			id = id<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			id = id<<4 | uint64(c-'a'+10)
+		default:
+			return "", 0, false
+		}
+	}
+	return rest[:16], id, true
+}
+
+func cstring(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}

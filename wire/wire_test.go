@@ -1,0 +1,155 @@
+package wire
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	a4 := AddrFrom(netip.MustParseAddrPort("127.0.0.10:7"))
+	a6 := AddrFrom(netip.MustParseAddrPort("[fd00::5357:5f0b]:5001"))
+	for _, a := range []Addr{a4, a6, {}} {
+		got, err := ParseAddr(AppendAddr(nil, a))
+		if err != nil || got != a {
+			t.Errorf("addr %v: got %v, %v", a, got, err)
+		}
+	}
+	req := AppendRequest(nil, OpConnect, 42, Connect{Addr: a6, Flags: ConnectNonblock}.Encode())
+	r, err := ParseRequest(req)
+	if err != nil || r.Op != OpConnect || r.Sock != 42 || r.Version != Version {
+		t.Fatalf("request: %+v %v", r, err)
+	}
+	c, err := ParseConnect(r.Body)
+	if err != nil || c.Addr != a6 || c.Flags != ConnectNonblock {
+		t.Errorf("connect: %+v %v", c, err)
+	}
+	rep, err := ParseReply(AppendReply(nil, OpConnect, syscall.ECONNREFUSED, nil))
+	if err != nil || rep.Op != OpConnect || rep.Err != syscall.ECONNREFUSED {
+		t.Errorf("reply: %+v %v", rep, err)
+	}
+	h := Hello{PID: 7, Iface: 10, Comm: "nc", Pcap: "/tmp/x.pcap"}
+	if got, err := ParseHello(h.Encode()); err != nil || got != h {
+		t.Errorf("hello: %+v %v", got, err)
+	}
+	acc := Accept{Sock: 9, Peer: a4}
+	if got, err := ParseAccept(acc.Encode()); err != nil || got != acc {
+		t.Errorf("accept: %+v %v", got, err)
+	}
+	d := Dgram{IfIndex: 1, Peer: a4, Local: AddrFrom(netip.MustParseAddrPort("127.0.0.11:0"))}
+	dg, payload, err := ParseDgram(append(AppendDgram(nil, d), "hi"...))
+	if err != nil || dg != d || string(payload) != "hi" {
+		t.Errorf("dgram: %+v %q %v", dg, payload, err)
+	}
+	so := SockOpt{Level: 1, Name: 2, OptLen: 4, Value: []byte{1, 0, 0, 0}}
+	if got, err := ParseSockOpt(so.Encode(), true); err != nil || !bytes.Equal(got.Value, so.Value) {
+		t.Errorf("sockopt: %+v %v", got, err)
+	}
+	if _, err := ParseSockOpt(so.Encode(), false); err == nil {
+		t.Error("GETSOCKOPT with a value accepted")
+	}
+}
+
+func TestSocketName(t *testing.T) {
+	n := SocketName("0123456789abcdef", 0x2a)
+	if len(n)+1 != NameLen {
+		t.Fatalf("name %q is %d bytes, want %d", n, len(n)+1, NameLen)
+	}
+	inst, id, ok := ParseSocketName("@" + n)
+	if !ok || inst != "0123456789abcdef" || id != 0x2a {
+		t.Errorf("ParseSocketName = %q %d %v", inst, id, ok)
+	}
+	for _, bad := range []string{"", "@swrap.x", "@other.0123456789abcdef.000000000000002a", "@swrap.0123456789abcdef.00000000000000zz"} {
+		if _, _, ok := ParseSocketName(bad); ok {
+			t.Errorf("ParseSocketName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	for _, b := range [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{0xff}, 16)} {
+		if _, err := ParseRequest(b); err == nil {
+			t.Errorf("ParseRequest(%x) accepted", b)
+		}
+	}
+	if _, err := ParseAddr(append([]byte{99, 0}, make([]byte, 22)...)); err != syscall.EAFNOSUPPORT {
+		t.Errorf("unknown family: %v", err)
+	}
+}
+
+// TestCLayout compiles a C program against shim/swrap_proto.h and compares
+// the sizes of its structs with this package's constants.
+func TestCLayout(t *testing.T) {
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("gcc is required under CI")
+		}
+		t.Skip("gcc not installed")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	inc := filepath.Join(filepath.Dir(filepath.Dir(file)), "shim")
+	src := `#include <stdio.h>
+#include "swrap_proto.h"
+int main(void){printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n",
+sizeof(struct swrap_req),sizeof(struct swrap_rep),sizeof(struct swrap_addr),sizeof(struct swrap_hello),
+sizeof(struct swrap_hello_rep),sizeof(struct swrap_socket),sizeof(struct swrap_socket_rep),sizeof(struct swrap_listen),
+sizeof(struct swrap_connect),sizeof(struct swrap_shutdown),sizeof(struct swrap_sockopt),sizeof(struct swrap_stat_rep),
+sizeof(struct swrap_ioctl),sizeof(struct swrap_accept),sizeof(struct swrap_dgram));return 0;}`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "l.c"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-I", inc, "-o", filepath.Join(dir, "l"), filepath.Join(dir, "l.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(dir, "l")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{ReqHeaderSize, RepHeaderSize, AddrSize, HelloSize, HelloRepSize, SocketSize, SocketRepSize,
+		ListenSize, ConnectSize, ShutdownSize, SockOptSize, StatRepSize, IoctlSize, AcceptSize, DgramHeaderSize}
+	got := strings.Fields(string(out))
+	if len(got) != len(want) {
+		t.Fatalf("got %q", out)
+	}
+	for i, w := range want {
+		if got[i] != itoa(w) {
+			t.Errorf("struct %d: C size %s, Go %d", i, got[i], w)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// FuzzParse feeds arbitrary bytes to every decoder the broker applies to
+// untrusted input; none may panic.
+func FuzzParse(f *testing.F) {
+	f.Add(AppendRequest(nil, OpConnect, 1, Connect{Addr: AddrFrom(netip.MustParseAddrPort("127.0.0.1:1"))}.Encode()))
+	f.Add(AppendRequest(nil, OpHello, 0, Hello{PID: 1, Iface: 10}.Encode()))
+	f.Add(AppendRequest(nil, OpSetSockOpt, 1, SockOpt{Level: 1, Name: 2, OptLen: 4, Value: []byte{1, 0, 0, 0}}.Encode()))
+	f.Add(AppendDgram(nil, Dgram{}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRequest(b)
+		if err == nil {
+			ParseHello(r.Body)
+			ParseSocket(r.Body)
+			ParseConnect(r.Body)
+			ParseAddr(r.Body)
+			ParseInt32Body(r.Body)
+			ParseSockOpt(r.Body, true)
+			ParseSockOpt(r.Body, false)
+		}
+		ParseDgram(b)
+		ParseAccept(b)
+		ParseReply(b)
+		ParseSocketName(string(b))
+	})
+}

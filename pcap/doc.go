@@ -8,9 +8,7 @@
 // and written by one goroutine; when the queue is full the frame is dropped
 // and counted instead.
 //
-// Records are encoded here rather than with gopacket's pcapgo: the format
-// is 16 bytes per record, and pcapgo's package also holds a live-capture
-// reader that pulls in golang.org/x/net, which this module does not need.
+// Frames are written with gopacket's pcapgo over a 1 MiB bufio.Writer.
 // ReadFile reads the files back (tests, tools). The package knows nothing about netstack or the
 // fabric: it records byte slices with timestamps.
 package pcap

@@ -10,6 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 const (
@@ -42,7 +46,7 @@ const (
 
 	// LinkTypeRaw is LINKTYPE_RAW: each frame is a bare IPv4 or IPv6
 	// packet, told apart by its version nibble; the fabric has no L2 header.
-	LinkTypeRaw = 101
+	LinkTypeRaw = uint32(layers.LinkTypeRaw)
 
 	magicMicros = 0xa1b2c3d4
 	magicNanos  = 0xa1b23c4d
@@ -82,13 +86,11 @@ type Writer struct {
 	err     error           // writer goroutine's final error; read after done
 
 	// Owned by the writer goroutine.
-	out    io.Writer
 	closer io.Closer
 	bw     *bufio.Writer
-	hdr    [recHdr]byte // record header being written
+	pw     *pcapgo.Writer
 	batch  []*chunk
 	werr   error // first write error; later frames are counted as dropped
-	nanos  bool
 }
 
 // chunk is a slab of queued records, each recHdr bytes then the data.
@@ -165,13 +167,16 @@ func newWriter(out io.Writer, closer io.Closer, snaplen, queueBytes int, nanos, 
 		flushc:    make(chan chan error),
 		closec:    make(chan struct{}),
 		done:      make(chan struct{}),
-		out:       out,
 		closer:    closer,
-		nanos:     nanos,
 	}
 	w.bw = bufio.NewWriterSize(out, bufSize)
+	if nanos {
+		w.pw = pcapgo.NewWriterNanos(w.bw)
+	} else {
+		w.pw = pcapgo.NewWriter(w.bw)
+	}
 	if header {
-		_, w.werr = w.bw.Write(FileHeader(snaplen, nanos))
+		w.werr = w.pw.WriteFileHeader(uint32(snaplen), layers.LinkTypeRaw)
 	}
 	return w
 }
@@ -368,16 +373,8 @@ func (w *Writer) writeChunk(c *chunk) {
 			w.dropped.Add(1)
 			continue
 		}
-		sec, frac := ts/1e9, ts%1e9
-		if !w.nanos {
-			frac /= 1e3
-		}
-		binary.LittleEndian.PutUint32(w.hdr[0:4], uint32(sec))
-		binary.LittleEndian.PutUint32(w.hdr[4:8], uint32(frac))
-		binary.LittleEndian.PutUint32(w.hdr[8:12], uint32(caplen))
-		binary.LittleEndian.PutUint32(w.hdr[12:16], uint32(length))
-		w.bw.Write(w.hdr[:])
-		if _, err := w.bw.Write(data); err != nil {
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: caplen, Length: length}
+		if err := w.pw.WritePacket(ci, data); err != nil {
 			w.werr = err
 			w.dropped.Add(1)
 			continue
@@ -396,21 +393,4 @@ func (w *Writer) flushBuf() error {
 		w.werr = err
 	}
 	return w.werr
-}
-
-// FileHeader returns the 24-byte little-endian pcap file header swrap
-// writes: version 2.4, LINKTYPE_RAW, and nanosecond or microsecond
-// timestamps.
-func FileHeader(snaplen int, nanos bool) []byte {
-	h := make([]byte, 24)
-	magic := uint32(magicMicros)
-	if nanos {
-		magic = magicNanos
-	}
-	binary.LittleEndian.PutUint32(h[0:4], magic)
-	binary.LittleEndian.PutUint16(h[4:6], 2)
-	binary.LittleEndian.PutUint16(h[6:8], 4)
-	binary.LittleEndian.PutUint32(h[16:20], uint32(snaplen))
-	binary.LittleEndian.PutUint32(h[20:24], LinkTypeRaw)
-	return h
 }

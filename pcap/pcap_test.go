@@ -11,6 +11,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // ipv4UDP returns a valid IPv4/UDP packet with n payload bytes.
@@ -102,7 +103,11 @@ func TestAppend(t *testing.T) {
 
 func TestAppendKeepsMicroseconds(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.pcap")
-	if err := os.WriteFile(path, FileHeader(65535, false), 0o644); err != nil {
+	var hdr bytes.Buffer
+	if err := pcapgo.NewWriter(&hdr).WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, hdr.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	w, err := Open(path, 0)
@@ -125,12 +130,14 @@ func TestAppendKeepsMicroseconds(t *testing.T) {
 
 func TestOpenRejects(t *testing.T) {
 	dir := t.TempDir()
-	eth := FileHeader(65535, true)
-	binary.LittleEndian.PutUint32(eth[20:24], 1) // LINKTYPE_ETHERNET
+	var eth bytes.Buffer
+	if err := pcapgo.NewWriterNanos(&eth).WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
 	be := make([]byte, 24)
 	binary.BigEndian.PutUint32(be, magicNanos)
 	for name, content := range map[string][]byte{
-		"ethernet": eth,
+		"ethernet": eth.Bytes(),
 		"bigend":   be,
 		"garbage":  []byte("hello, this is not a pcap file"),
 		"short":    []byte("abc"),

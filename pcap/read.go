@@ -1,12 +1,14 @@
 package pcap
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Record is one frame read back from a capture file.
@@ -24,45 +26,31 @@ type File struct {
 	Records  []Record
 }
 
-// ReadFile reads a whole little-endian classic pcap file. It exists so that
-// tests and tools can check what Writer wrote without another dependency;
-// it is not meant for huge files.
+// ReadFile reads a whole capture file with pcapgo. It exists so that tests
+// and tools can check what a Writer wrote; it is not meant for huge files.
 func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	fd, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) < 24 {
-		return nil, fmt.Errorf("pcap: %s: %w", path, io.ErrUnexpectedEOF)
+	defer fd.Close()
+	r, err := pcapgo.NewReader(fd)
+	if err != nil {
+		return nil, fmt.Errorf("pcap: %s: %w", path, err)
 	}
-	f := &File{}
-	switch binary.LittleEndian.Uint32(b[0:4]) {
-	case magicMicros:
-	case magicNanos:
-		f.Nanos = true
-	default:
-		return nil, fmt.Errorf("pcap: %s: %w", path, errors.New("not a little-endian pcap file"))
+	f := &File{
+		Nanos:    r.Resolution() == gopacket.TimestampResolutionNanosecond,
+		Snaplen:  int(r.Snaplen()),
+		LinkType: uint32(r.LinkType()),
 	}
-	f.Snaplen = int(binary.LittleEndian.Uint32(b[16:20]))
-	f.LinkType = binary.LittleEndian.Uint32(b[20:24])
-	b = b[24:]
-	for len(b) > 0 {
-		if len(b) < recHdr {
-			return f, fmt.Errorf("pcap: %s: truncated record header: %w", path, io.ErrUnexpectedEOF)
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return f, nil
 		}
-		sec := int64(binary.LittleEndian.Uint32(b[0:4]))
-		frac := int64(binary.LittleEndian.Uint32(b[4:8]))
-		caplen := int(binary.LittleEndian.Uint32(b[8:12]))
-		length := int(binary.LittleEndian.Uint32(b[12:16]))
-		if !f.Nanos {
-			frac *= 1e3
+		if err != nil {
+			return f, fmt.Errorf("pcap: %s: record %d: %w", path, len(f.Records), err)
 		}
-		b = b[recHdr:]
-		if len(b) < caplen {
-			return f, fmt.Errorf("pcap: %s: truncated record: %w", path, io.ErrUnexpectedEOF)
-		}
-		f.Records = append(f.Records, Record{Timestamp: time.Unix(sec, frac), Length: length, Data: b[:caplen:caplen]})
-		b = b[caplen:]
+		f.Records = append(f.Records, Record{Timestamp: ci.Timestamp, Length: ci.Length, Data: data})
 	}
-	return f, nil
 }

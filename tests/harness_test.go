@@ -111,8 +111,14 @@ func startBroker(t testing.TB, dir string, env ...string) *exec.Cmd {
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
+			// A goroutine dump in the log shows where it hangs.
+			cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
 			t.Errorf("broker did not exit within 10 s of SIGTERM")
 		}
 		if t.Failed() {

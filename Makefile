@@ -1,0 +1,37 @@
+# swrap: `make` builds everything into ./bin; `make test` runs every test;
+# `make demo` runs the seed example. See README.md.
+
+GO       ?= go
+BIN      := bin
+GOFLAGS  ?=
+export CGO_ENABLED := 0
+
+.PHONY: all broker cli shim test unit integration demo bench fuzz vet clean
+
+all: broker shim
+
+broker:
+	$(GO) build $(GOFLAGS) -o $(BIN)/swrap-broker ./cmd/swrap-broker
+
+cli:
+	$(GO) build $(GOFLAGS) -o $(BIN)/swrap ./cmd/swrap
+
+shim:
+	$(MAKE) -C shim
+
+# Everything the tests need is built first; unit tests and integration
+# tests (real broker, real shim, real programs) run in one go test call.
+test: all vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 2m ./wire/
+
+clean:
+	rm -rf $(BIN)
+	$(MAKE) -C shim clean

@@ -1,0 +1,389 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/fabric"
+	"github.com/swrap/swrap/pcap"
+	"github.com/swrap/swrap/wire"
+)
+
+// Config is everything a broker is started with. cmd/swrap-broker fills it
+// from flags and the SOCKET_WRAPPER_* environment.
+type Config struct {
+	// Dir is SOCKET_WRAPPER_DIR; the broker's files go in Dir/swrap.
+	Dir string
+	// Plan is the emulated address plan (SOCKET_WRAPPER_IPV4_NETWORK).
+	Plan addrplan.Plan
+	// MTU is the fabric's IP MTU (SOCKET_WRAPPER_MTU); 0 means 65535.
+	MTU uint32
+	// PcapFile, if set, receives every frame (SOCKET_WRAPPER_PCAP_FILE).
+	// Programs may name further files in HELLO; each gets every frame from
+	// then on.
+	PcapFile string
+	// Snaplen bounds the bytes kept per captured frame; 0 keeps all.
+	Snaplen int
+	// IdleTimeout, if non-zero, makes Serve return once no program has
+	// been connected and no socket has existed for that long (on-demand
+	// mode).
+	IdleTimeout time.Duration
+	// MaxSockets bounds the live sockets; SOCKET beyond it gets ENFILE.
+	// 0 means 262140, socket_wrapper's ceiling.
+	MaxSockets int
+	// Log receives the broker's log; nil discards it.
+	Log *slog.Logger
+}
+
+// Broker serves one SOCKET_WRAPPER_DIR.
+type Broker struct {
+	cfg      Config
+	dir      string // cfg.Dir/swrap
+	instance string // hex tag in app ends' names
+	start    time.Time
+	log      *slog.Logger
+	fab      *fabric.Fabric
+	ln       *net.UnixListener
+
+	captures atomic.Pointer[[]*pcap.Writer] // read on every frame
+	capMu    sync.Mutex                     // serialises changes to captures
+
+	mu       sync.Mutex       // guards the fields below
+	socks    map[uint64]*sock // live sockets by id
+	nextID   uint64
+	ctl      map[*ctlConn]struct{} // live control connections
+	idleFrom time.Time             // when the last socket or connection went away
+	closing  bool
+
+	wg sync.WaitGroup // control connections and session goroutines
+}
+
+// New prepares a broker for cfg.Dir: it makes Dir/swrap (0700), takes the
+// lock that makes it the only broker of that directory, and listens on the
+// control socket. It returns ErrLocked if another broker already serves
+// the directory.
+func New(cfg Config) (*Broker, error) {
+	if cfg.MTU == 0 {
+		cfg.MTU = 65535
+	}
+	if cfg.MaxSockets == 0 {
+		cfg.MaxSockets = 262140
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	var tag [8]byte
+	if _, err := rand.Read(tag[:]); err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:      cfg,
+		dir:      filepath.Join(cfg.Dir, wire.SubDir),
+		instance: hex.EncodeToString(tag[:]),
+		start:    time.Now(),
+		log:      cfg.Log,
+		socks:    make(map[uint64]*sock),
+		ctl:      make(map[*ctlConn]struct{}),
+		idleFrom: time.Now(),
+	}
+	b.captures.Store(&[]*pcap.Writer{})
+	if err := lock(b.dir); err != nil {
+		return nil, err
+	}
+	if cfg.PcapFile != "" {
+		if err := b.addCapture(cfg.PcapFile); err != nil {
+			return nil, err
+		}
+	}
+	fab, err := fabric.New(fabric.Config{
+		Dir:     filepath.Join(b.dir, wire.HostDir),
+		MTU:     cfg.MTU,
+		Plan:    cfg.Plan,
+		Capture: b.captureFrame,
+	})
+	if err != nil {
+		b.closeCaptures()
+		return nil, fmt.Errorf("fabric: %w", err)
+	}
+	b.fab = fab
+	sockPath := filepath.Join(b.dir, wire.CtlSock)
+	os.Remove(sockPath) // a stale socket of a dead broker; we hold the lock
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sockPath, Net: "unixpacket"})
+	if err != nil {
+		fab.Close()
+		b.closeCaptures()
+		return nil, err
+	}
+	b.ln = ln
+	return b, nil
+}
+
+// ErrLocked means another live broker holds the directory's lock.
+var ErrLocked = errors.New("another broker serves this directory")
+
+// lockFile is kept open (and so locked) for the life of the process.
+var lockFile *os.File
+
+// lock makes dir (0700, owned by us) and takes its broker.lock with flock,
+// so that of many brokers started at once exactly one serves; it writes our
+// pid into the file for tools and tests.
+func lock(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to us", dir, st.Uid)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, wire.LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return ErrLocked
+		}
+		return err
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	lockFile = f
+	return nil
+}
+
+// Serve accepts control connections until ctx is done or, in on-demand
+// mode, the broker has been idle for Config.IdleTimeout. It then shuts
+// down cleanly: connections are closed with FINs, programs see their
+// sockets end, and the capture is flushed.
+func (b *Broker) Serve(ctx context.Context) error {
+	b.log.Info("serving", "dir", b.cfg.Dir, "pid", os.Getpid(), "mtu", b.cfg.MTU, "instance", b.instance)
+	go func() {
+		<-ctx.Done()
+		b.ln.Close()
+	}()
+	if b.cfg.IdleTimeout > 0 {
+		go b.idleWatch(ctx)
+	}
+	for {
+		c, err := b.ln.AcceptUnix()
+		if err != nil {
+			break
+		}
+		if !b.peerAllowed(c) {
+			c.Close()
+			continue
+		}
+		cc := &ctlConn{b: b, c: c}
+		b.mu.Lock()
+		b.ctl[cc] = struct{}{}
+		b.mu.Unlock()
+		b.wg.Add(1)
+		go cc.serve()
+	}
+	b.shutdown()
+	return nil
+}
+
+// idleWatch closes the listener once nothing has used the broker for the
+// idle timeout.
+func (b *Broker) idleWatch(ctx context.Context) {
+	t := time.NewTicker(b.cfg.IdleTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.mu.Lock()
+		idle := len(b.socks) == 0 && len(b.ctl) == 0 && time.Since(b.idleFrom) >= b.cfg.IdleTimeout
+		b.mu.Unlock()
+		if idle {
+			b.log.Info("idle; exiting", "after", b.cfg.IdleTimeout)
+			b.ln.Close()
+			return
+		}
+	}
+}
+
+// peerAllowed admits only processes of our own uid (SO_PEERCRED); the 0700
+// directory already keeps others out, this is the second lock.
+func (b *Broker) peerAllowed(c *net.UnixConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err != nil || int(cred.Uid) != os.Getuid() {
+		b.log.Warn("refused control connection", "err", err, "cred", cred)
+		return false
+	}
+	return true
+}
+
+// shutdown ends everything: sockets first, so that their connections close
+// with FINs that still cross the fabric and reach the capture, then the
+// control connections, the fabric and the capture.
+func (b *Broker) shutdown() {
+	b.mu.Lock()
+	b.closing = true
+	socks := make([]*sock, 0, len(b.socks))
+	for _, s := range b.socks {
+		socks = append(socks, s)
+	}
+	ctls := make([]*ctlConn, 0, len(b.ctl))
+	for c := range b.ctl {
+		ctls = append(ctls, c)
+	}
+	b.mu.Unlock()
+	for _, s := range socks {
+		s.close()
+	}
+	// Let the FINs and their ACKs cross before the stacks go away.
+	b.waitQuiet(500 * time.Millisecond)
+	for _, c := range ctls {
+		c.c.Close()
+	}
+	b.wg.Wait()
+	b.fab.Close()
+	b.closeCaptures()
+	os.Remove(filepath.Join(b.dir, wire.CtlSock))
+	b.log.Info("stopped")
+}
+
+// waitQuiet waits until no host has sent a frame for 50 ms, or for max.
+func (b *Broker) waitQuiet(max time.Duration) {
+	deadline := time.Now().Add(max)
+	last := b.txFrames()
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		n := b.txFrames()
+		if n == last {
+			return
+		}
+		last = n
+	}
+}
+
+func (b *Broker) txFrames() uint64 {
+	var n uint64
+	for _, h := range b.fab.Hosts() {
+		n += h.LinkStats().TxFrames
+	}
+	return n
+}
+
+// captureFrame hands a frame that crossed the fabric to every capture file.
+// It is called on the packet path, so it only queues (pcap.Writer.Frame
+// never blocks).
+func (b *Broker) captureFrame(ts time.Time, parts [][]byte) {
+	for _, w := range *b.captures.Load() {
+		w.Frame(ts, parts)
+	}
+}
+
+// addCapture starts writing every frame to path, unless it already does.
+func (b *Broker) addCapture(path string) error {
+	b.capMu.Lock()
+	defer b.capMu.Unlock()
+	cur := *b.captures.Load()
+	for _, w := range cur {
+		if w.Path() == path {
+			return nil
+		}
+	}
+	w, err := pcap.Open(path, b.cfg.Snaplen)
+	if err != nil {
+		return err
+	}
+	b.log.Info("capturing", "file", path)
+	next := append(append([]*pcap.Writer{}, cur...), w)
+	b.captures.Store(&next)
+	return nil
+}
+
+func (b *Broker) closeCaptures() {
+	b.capMu.Lock()
+	defer b.capMu.Unlock()
+	for _, w := range *b.captures.Load() {
+		st := w.Stats()
+		if err := w.Close(); err != nil {
+			b.log.Error("capture", "file", w.Path(), "err", err)
+		}
+		if st.Dropped > 0 {
+			b.log.Warn("capture incomplete", "file", w.Path(), "dropped_frames", st.Dropped)
+		}
+	}
+	b.captures.Store(&[]*pcap.Writer{})
+}
+
+// register gives s an id and makes it live; it fails with ENFILE when the
+// broker already has Config.MaxSockets sockets.
+func (b *Broker) register(s *sock) syscall.Errno {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return syscall.ENETDOWN
+	}
+	if len(b.socks) >= b.cfg.MaxSockets {
+		return syscall.ENFILE
+	}
+	b.nextID++
+	s.id = b.nextID
+	b.socks[s.id] = s
+	return 0
+}
+
+func (b *Broker) unregister(s *sock) {
+	b.mu.Lock()
+	delete(b.socks, s.id)
+	if len(b.socks) == 0 {
+		b.idleFrom = time.Now()
+	}
+	b.mu.Unlock()
+}
+
+func (b *Broker) lookup(id uint64) *sock {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.socks[id]
+}
+
+// goroutines and openFDs are reported by STATUS so that tests can show that
+// a dead client left nothing behind.
+func goroutines() int { return runtime.NumGoroutine() }
+
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}

@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/wire"
+)
+
+// ctlConn is one control connection: requests are served one at a time, in
+// order. A blocking CONNECT holds only its own connection.
+type ctlConn struct {
+	b     *Broker
+	c     *net.UnixConn
+	hello *wire.Hello // nil until HELLO
+}
+
+// reply is what a handler returns: an errno, a body, and at most one fd to
+// pass (closed by the sender once sent).
+type reply struct {
+	err  syscall.Errno
+	body []byte
+	fd   int
+}
+
+func errReply(e syscall.Errno) reply { return reply{err: e, fd: -1} }
+func okReply(body []byte) reply      { return reply{body: body, fd: -1} }
+
+// serve reads requests until the program closes the connection. Whatever
+// arrives gets a reply; nothing a client sends can stop the broker.
+func (cc *ctlConn) serve() {
+	b := cc.b
+	defer b.wg.Done()
+	uc := cc.c
+	defer func() {
+		cc.c.Close()
+		b.mu.Lock()
+		delete(b.ctl, cc)
+		if len(b.ctl) == 0 && len(b.socks) == 0 {
+			b.idleFrom = time.Now()
+		}
+		b.mu.Unlock()
+	}()
+	buf := make([]byte, wire.MaxMessage+1)
+	oob := make([]byte, unix.CmsgSpace(4*8))
+	out := make([]byte, 0, 512)
+	for {
+		n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oob)
+		if err != nil || n == 0 {
+			return
+		}
+		if oobn > 0 {
+			closeReceivedFDs(oob[:oobn]) // nobody sends us fds; never leak them
+		}
+		var r reply
+		var op wire.Op
+		if flags&unix.MSG_TRUNC != 0 {
+			r = errReply(syscall.EPROTO)
+		} else {
+			op, r = cc.handle(buf[:n])
+		}
+		out = wire.AppendReply(out[:0], op, r.err, r.body)
+		var rights []byte
+		if r.fd >= 0 {
+			rights = unix.UnixRights(r.fd)
+		}
+		_, _, werr := uc.WriteMsgUnix(out, rights, nil)
+		if r.fd >= 0 {
+			unix.Close(r.fd)
+		}
+		if werr != nil {
+			return
+		}
+	}
+}
+
+// handle decodes and dispatches one request.
+func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {
+	req, err := wire.ParseRequest(msg)
+	if err != nil {
+		return 0, errReply(syscall.EPROTO)
+	}
+	if req.Version != wire.Version {
+		return req.Op, errReply(syscall.EPROTONOSUPPORT)
+	}
+	if req.Op != wire.OpHello && req.Op != wire.OpStatus && cc.hello == nil {
+		return req.Op, errReply(syscall.EPROTO)
+	}
+	switch req.Op {
+	case wire.OpHello:
+		return req.Op, cc.doHello(req.Body)
+	case wire.OpStatus:
+		return req.Op, okReply(cc.b.status())
+	case wire.OpSocket:
+		return req.Op, cc.doSocket(req.Body)
+	}
+	s := cc.b.lookup(req.Sock)
+	if s == nil {
+		return req.Op, errReply(syscall.EBADF)
+	}
+	return req.Op, s.handle(req)
+}
+
+func (cc *ctlConn) doHello(body []byte) reply {
+	h, err := wire.ParseHello(body)
+	if err != nil {
+		return errReply(syscall.EINVAL)
+	}
+	if h.Pcap != "" {
+		if !filepath.IsAbs(h.Pcap) {
+			return errReply(syscall.EINVAL)
+		}
+		if err := cc.b.addCapture(h.Pcap); err != nil {
+			cc.b.log.Error("capture", "file", h.Pcap, "err", err)
+			var en syscall.Errno
+			if errors.As(err, &en) {
+				return errReply(en)
+			}
+			return errReply(syscall.EIO)
+		}
+	}
+	cc.hello = &h
+	return okReply(wire.HelloRep{
+		BrokerPID: uint32(os.Getpid()),
+		MTU:       cc.b.cfg.MTU,
+		Instance:  cc.b.instance,
+	}.Encode())
+}
+
+func (cc *ctlConn) doSocket(body []byte) reply {
+	req, err := wire.ParseSocket(body)
+	if err != nil {
+		return errReply(syscall.EINVAL)
+	}
+	iface := int(req.Iface)
+	if !addrplan.ValidHost(iface) {
+		return errReply(syscall.EINVAL)
+	}
+	s, fd, en := cc.b.newSock(req, iface, cc.hello.PID)
+	if en != 0 {
+		return errReply(en)
+	}
+	return reply{body: binary.NativeEndian.AppendUint64(nil, s.id), fd: fd}
+}
+
+// closeReceivedFDs closes any fds that arrived in a control message.
+func closeReceivedFDs(oob []byte) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		if fds, err := unix.ParseUnixRights(&m); err == nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package broker
+
+import (
+	"bytes"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/swrap/swrap/wire"
+)
+
+// dgramDrops counts datagrams dropped because a program's receive queue was
+// full (as a full socket buffer drops them on Linux); STATUS reports it.
+var dgramDrops atomic.Uint64
+
+// zeroHeader reserves room for the header before netstack writes the payload.
+var zeroHeader [wire.DgramHeaderSize]byte
+
+// startDgram starts the two goroutines of a UDP or ICMP socket: one sends
+// what the program writes, one delivers what arrives.
+func (s *sock) startDgram() {
+	s.b.wg.Add(1) // newSock added one for dgramOut
+	go s.dgramOut()
+	go s.dgramIn()
+}
+
+func (s *sock) dgramConnect(a wire.Addr) syscall.Errno {
+	if a.Family == wire.AFUnspec {
+		s.ep.Disconnect()
+		s.mu.Lock()
+		if s.state == wire.StateConnected {
+			s.state = wire.StateBound
+		}
+		s.mu.Unlock()
+		return 0
+	}
+	fa, en := s.toFull(a, true)
+	if en != 0 {
+		return en
+	}
+	if err := s.ep.Connect(fa); err != nil {
+		return errno(err)
+	}
+	s.mu.Lock()
+	s.state = wire.StateConnected
+	s.mu.Unlock()
+	return 0
+}
+
+// dgramOut reads datagrams (header + payload) from the broker end and sends
+// them. Errors that Linux reports synchronously (ENETUNREACH, EMSGSIZE,
+// EACCES) are checked by the shim before the datagram gets here; whatever
+// still fails is dropped, as an unreliable network would.
+func (s *sock) dgramOut() {
+	defer s.b.wg.Done()
+	defer s.close()
+	entry, ch := waiter.NewChannelEntry(waiter.WritableEvents)
+	s.wq.EventRegister(&entry)
+	defer s.wq.EventUnregister(&entry)
+	buf := make([]byte, wire.DgramHeaderSize+65536)
+	var r bytes.Reader
+	for {
+		n, err := s.conn.Read(buf)
+		if err != nil || n == 0 {
+			return // the program closed the socket (or it was closed)
+		}
+		d, payload, perr := wire.ParseDgram(buf[:n])
+		if perr != nil {
+			continue
+		}
+		var opts tcpip.WriteOptions
+		if d.Peer.Family != wire.AFUnspec {
+			fa, en := s.toFull(d.Peer, true)
+			if en != 0 {
+				continue
+			}
+			opts.To = &fa
+		}
+		for {
+			r.Reset(payload)
+			_, werr := s.ep.Write(&r, opts)
+			if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
+				if !s.waitEvent(ch, 0) {
+					return
+				}
+				continue
+			}
+			if werr != nil {
+				s.b.log.Debug("datagram dropped", "sock", s.id, "err", werr)
+			}
+			break
+		}
+		s.mu.Lock()
+		if s.state == wire.StateNew {
+			s.state = wire.StateBound // autobound by the send
+		}
+		s.mu.Unlock()
+	}
+}
+
+// dgramIn delivers each datagram netstack receives to the program, with a
+// header naming its source and the address it was sent to.
+func (s *sock) dgramIn() {
+	defer s.b.wg.Done()
+	entry, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
+	s.wq.EventRegister(&entry)
+	defer s.wq.EventUnregister(&entry)
+	var buf bytes.Buffer
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		buf.Reset()
+		buf.Write(zeroHeader[:])
+		res, terr := s.ep.Read(&buf, tcpip.ReadOptions{NeedRemoteAddr: true})
+		if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
+			if !s.waitEvent(ch, 0) {
+				return
+			}
+			continue
+		}
+		if terr != nil {
+			if _, ok := terr.(*tcpip.ErrClosedForReceive); ok {
+				return
+			}
+			continue
+		}
+		var d wire.Dgram
+		ip, _ := netip.AddrFromSlice(res.RemoteAddr.Addr.AsSlice())
+		d.Peer = s.wireAddr(netip.AddrPortFrom(ip, res.RemoteAddr.Port))
+		cm := res.ControlMessages
+		switch {
+		case cm.HasIPPacketInfo:
+			local, _ := netip.AddrFromSlice(cm.PacketInfo.DestinationAddr.AsSlice())
+			d.Local = s.wireAddr(netip.AddrPortFrom(local, 0))
+			d.IfIndex = uint32(cm.PacketInfo.NIC)
+		case cm.HasIPv6PacketInfo:
+			local, _ := netip.AddrFromSlice(cm.IPv6PacketInfo.Addr.AsSlice())
+			d.Local = s.wireAddr(netip.AddrPortFrom(local, 0))
+			d.IfIndex = uint32(cm.IPv6PacketInfo.NIC)
+		}
+		msg := buf.Bytes()
+		wire.AppendDgram(msg[:0], d)
+		var werr error
+		raw.Write(func(fd uintptr) bool {
+			werr = unix.Send(int(fd), msg, unix.MSG_DONTWAIT)
+			return true
+		})
+		switch werr {
+		case nil:
+		case unix.EAGAIN, unix.ENOBUFS:
+			dgramDrops.Add(1)
+		default:
+			return // the program closed the socket
+		}
+	}
+}
+
+// wireAddr converts an address for this socket's family (an AF_INET6
+// socket sees IPv4 peers as v4-mapped addresses).
+func (s *sock) wireAddr(ap netip.AddrPort) wire.Addr {
+	a := wire.AddrFrom(ap)
+	if s.family == unix.AF_INET6 {
+		a.Family = wire.AFInet6
+		a.IP = mapped(ap.Addr())
+	}
+	return a
+}
+
+// mapped returns a as a 16-byte address (v4-mapped for IPv4).
+func mapped(a netip.Addr) netip.Addr {
+	if !a.IsValid() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.AddrFrom16(a.As16())
+}

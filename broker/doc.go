@@ -1,0 +1,21 @@
+// Package broker holds swrap-broker's sessions: the control server that
+// wrapped programs talk to (docs/protocol.md), and one session per wrapped
+// socket joining the program's unix socket to a gVisor endpoint on the
+// emulated host's netstack.
+//
+// The outbound path of one byte, from a wrapped program's write() to the
+// capture file:
+//
+//  1. The program writes to its fd: the app end of a unix socket pair
+//     (made in sock.go, handed over by SOCKET or with an accept record).
+//  2. tcpSession.pumpOut (tcp.go) reads it from the broker end and writes it
+//     to the host's tcpip.Endpoint; netstack segments it into IP packets.
+//  3. The host's link endpoint (tap/) sends each packet over the fabric
+//     (fabric/) to the destination host's socket, and hands the same frame
+//     once to the capture (pcap/), via Broker.captureFrame.
+//  4. On the receiving host, netstack delivers the data to the peer's
+//     endpoint, and tcpSession.pumpIn writes it to that program's unix socket.
+//
+// The package does no packet work itself, and holds no state in the
+// programs: everything about a socket lives in its sock here.
+package broker

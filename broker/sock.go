@@ -1,0 +1,514 @@
+package broker
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/swrap/swrap/stack"
+	"github.com/swrap/swrap/wire"
+)
+
+// sock is one wrapped socket: the broker's end of the program's unix socket
+// pair, and the netstack endpoint on the program's host.
+type sock struct {
+	b      *Broker
+	id     uint64
+	family int32 // AF_INET or AF_INET6 (may turn AF_INET on the v4 quirk)
+	typ    int32 // SOCK_STREAM or SOCK_DGRAM
+	proto  int32 // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6)
+	host   *stack.Host
+	pid    uint32 // of the process that created it (for inspection)
+	name   string // abstract name of the app end, without the NUL
+
+	conn *net.UnixConn // the broker's end of the pair
+	wq   waiter.Queue
+	done chan struct{} // closed by close(): wakes every waiter
+
+	mu        sync.Mutex  // guards the fields below
+	ep        tcpip.Endpoint
+	state     wire.State
+	bound     netip.AddrPort // as the program bound it (the any-address stays any)
+	soError   syscall.Errno  // pending error, reported once by SO_ERROR
+	connectCh chan struct{}  // closed when a pending connect completes
+	sndTimeo  time.Duration  // SO_SNDTIMEO: bounds a blocking connect
+	rcvTimeo  time.Duration
+	pktinfo   bool // IP_PKTINFO / IPV6_RECVPKTINFO as the program set it
+	shutRD    bool // SHUT_RD done: hang-up of the app end is then ambiguous
+	eofSent   bool // the broker shut its sending side: likewise
+	closed    bool
+	rcvBuf    int // SO_RCVBUF as reported (Linux doubles what is set)
+	sndBuf    int
+}
+
+// newSock makes the endpoint and the unix pair for a SOCKET request, and
+// returns the app end's fd for the reply.
+func (b *Broker) newSock(req wire.Socket, iface int, pid uint32) (*sock, int, syscall.Errno) {
+	s := &sock{b: b, family: req.Family, typ: req.Type, proto: req.Protocol, pid: pid, done: make(chan struct{})}
+	var netProto tcpip.NetworkProtocolNumber
+	switch req.Family {
+	case unix.AF_INET:
+		netProto = ipv4.ProtocolNumber
+	case unix.AF_INET6:
+		netProto = ipv6.ProtocolNumber
+	default:
+		return nil, -1, syscall.EAFNOSUPPORT
+	}
+	transProto, en := transportFor(req.Family, req.Type, req.Protocol)
+	if en != 0 {
+		return nil, -1, en
+	}
+	if s.proto == 0 {
+		s.proto = defaultProto(req.Type)
+	}
+	host, err := b.fab.Host(iface)
+	if err != nil {
+		b.log.Error("host", "id", iface, "err", err)
+		return nil, -1, syscall.ENETDOWN
+	}
+	s.host = host
+	ep, terr := host.Stack.NewEndpoint(transProto, netProto, &s.wq)
+	if terr != nil {
+		return nil, -1, errno(terr)
+	}
+	s.ep = ep
+	s.initEndpoint()
+	if en := b.register(s); en != 0 {
+		ep.Close()
+		return nil, -1, en
+	}
+	unixType := unix.SOCK_STREAM
+	if req.Type != unix.SOCK_STREAM {
+		unixType = unix.SOCK_SEQPACKET
+	}
+	appFD, conn, err := b.pair(unixType, s.id, &s.name)
+	if err != nil {
+		b.unregister(s)
+		ep.Close()
+		b.log.Error("socketpair", "err", err)
+		return nil, -1, errnoOf(err, syscall.ENFILE)
+	}
+	s.conn = conn
+	b.wg.Add(1)
+	if s.typ == unix.SOCK_STREAM {
+		go s.tcpReader()
+	} else {
+		s.startDgram()
+	}
+	return s, appFD, 0
+}
+
+// pair makes a unix socket pair of type typ, binds the app end to the
+// socket's abstract name (so that any holder can identify it), and returns
+// the app end's fd and the broker end as a *net.UnixConn.
+func (b *Broker) pair(typ int, id uint64, name *string) (int, *net.UnixConn, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil, err
+	}
+	*name = wire.SocketName(b.instance, id)
+	if err := unix.Bind(fds[0], &unix.SockaddrUnix{Name: "@" + *name}); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return -1, nil, err
+	}
+	// Generous buffers on the broker end: it is the socket's receive
+	// queue towards the program.
+	unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+	unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	f := os.NewFile(uintptr(fds[1]), *name)
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		unix.Close(fds[0])
+		return -1, nil, err
+	}
+	return fds[0], c.(*net.UnixConn), nil
+}
+
+func transportFor(family, typ, proto int32) (tcpip.TransportProtocolNumber, syscall.Errno) {
+	switch typ {
+	case unix.SOCK_STREAM:
+		if proto == 0 || proto == unix.IPPROTO_TCP {
+			return tcp.ProtocolNumber, 0
+		}
+	case unix.SOCK_DGRAM:
+		switch {
+		case proto == 0 || proto == unix.IPPROTO_UDP:
+			return udp.ProtocolNumber, 0
+		case proto == unix.IPPROTO_ICMP && family == unix.AF_INET:
+			return icmp.ProtocolNumber4, 0
+		case proto == unix.IPPROTO_ICMPV6 && family == unix.AF_INET6:
+			return icmp.ProtocolNumber6, 0
+		}
+	default:
+		return 0, syscall.ESOCKTNOSUPPORT
+	}
+	return 0, syscall.EPROTONOSUPPORT
+}
+
+func defaultProto(typ int32) int32 {
+	if typ == unix.SOCK_STREAM {
+		return unix.IPPROTO_TCP
+	}
+	return unix.IPPROTO_UDP
+}
+
+// initEndpoint applies what every endpoint gets: packet info on datagram
+// sockets (the broker always needs the destination address to fill the
+// datagram header) and Linux's default buffer sizes as reported values.
+func (s *sock) initEndpoint() {
+	opts := s.ep.SocketOptions()
+	if s.typ != unix.SOCK_STREAM {
+		opts.SetReceivePacketInfo(true)
+		if s.family == unix.AF_INET6 {
+			opts.SetIPv6ReceivePacketInfo(true)
+		}
+	}
+	s.rcvBuf, s.sndBuf = 131072, 16384
+	if s.typ != unix.SOCK_STREAM {
+		s.rcvBuf, s.sndBuf = 212992, 212992
+	}
+}
+
+// handle serves a request about this socket.
+func (s *sock) handle(req wire.Request) reply {
+	switch req.Op {
+	case wire.OpBind:
+		a, err := wire.ParseAddr(req.Body)
+		if err != nil || len(req.Body) != wire.AddrSize {
+			return errReply(errnoOf(err, syscall.EINVAL))
+		}
+		return errReply(s.bind(a))
+	case wire.OpListen:
+		n, err := wire.ParseInt32Body(req.Body)
+		if err != nil {
+			return errReply(syscall.EINVAL)
+		}
+		return errReply(s.listen(int(n)))
+	case wire.OpConnect:
+		c, err := wire.ParseConnect(req.Body)
+		if err != nil {
+			return errReply(errnoOf(err, syscall.EINVAL))
+		}
+		return errReply(s.connect(c.Addr, c.Flags&wire.ConnectNonblock != 0))
+	case wire.OpShutdown:
+		how, err := wire.ParseInt32Body(req.Body)
+		if err != nil {
+			return errReply(syscall.EINVAL)
+		}
+		return errReply(s.shutdown(int(how)))
+	case wire.OpGetSockName:
+		return s.addrReply(s.localAddr())
+	case wire.OpGetPeerName:
+		a, en := s.remoteAddr()
+		if en != 0 {
+			return errReply(en)
+		}
+		return s.addrReply(a)
+	case wire.OpGetSockOpt:
+		o, err := wire.ParseSockOpt(req.Body, false)
+		if err != nil {
+			return errReply(syscall.EINVAL)
+		}
+		v, en := s.getsockopt(int(o.Level), int(o.Name), int(o.OptLen))
+		if en != 0 {
+			return errReply(en)
+		}
+		return okReply(v)
+	case wire.OpSetSockOpt:
+		o, err := wire.ParseSockOpt(req.Body, true)
+		if err != nil {
+			return errReply(syscall.EINVAL)
+		}
+		return errReply(s.setsockopt(int(o.Level), int(o.Name), o.Value))
+	case wire.OpStat:
+		return okReply(s.stat().Encode())
+	case wire.OpIoctl:
+		if len(req.Body) != wire.IoctlSize {
+			return errReply(syscall.EINVAL)
+		}
+		v, en := s.ioctl(uint32(ne.Uint32(req.Body)))
+		if en != 0 {
+			return errReply(en)
+		}
+		return okReply(ne.AppendUint32(nil, uint32(v)))
+	}
+	return errReply(syscall.EPROTO)
+}
+
+func (s *sock) addrReply(a netip.AddrPort) reply {
+	w := wire.AddrFrom(a)
+	if s.family == unix.AF_INET6 {
+		w.Family = wire.AFInet6
+		w.IP = netip.AddrFrom16(a.Addr().As16())
+	}
+	return okReply(wire.AppendAddr(nil, w))
+}
+
+// stat answers STAT.
+func (s *sock) stat() wire.StatRep {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := wire.StatRep{Family: s.family, Type: s.typ, Protocol: s.proto, State: s.state, Iface: uint32(s.host.ID)}
+	if s.ep.SocketOptions().GetBroadcast() {
+		r.Flags |= wire.StatBroadcast
+	}
+	return r
+}
+
+// toFull converts a program's address to a netstack address for this
+// socket, checking it against the address plan. forConnect allows any
+// emulated destination; otherwise (bind) only this host's own addresses and
+// the any-address are allowed.
+func (s *sock) toFull(a wire.Addr, forConnect bool) (tcpip.FullAddress, syscall.Errno) {
+	ip := a.IP
+	switch {
+	case s.family == unix.AF_INET && a.Family != wire.AFInet:
+		return tcpip.FullAddress{}, syscall.EAFNOSUPPORT
+	case s.family == unix.AF_INET6 && a.Family != wire.AFInet6:
+		return tcpip.FullAddress{}, syscall.EAFNOSUPPORT
+	}
+	fa := tcpip.FullAddress{Port: a.Port}
+	if ip.IsUnspecified() || (ip.Is4In6() && ip.Unmap().IsUnspecified()) {
+		if forConnect {
+			// Linux treats a connect to the any-address as one to this host.
+			if s.family == unix.AF_INET || ip.Is4In6() {
+				ip = s.host.IPv4
+			} else {
+				ip = s.host.IPv6
+			}
+		} else {
+			return fa, 0
+		}
+	}
+	plan := s.b.cfg.Plan
+	if forConnect {
+		if !plan.InNetwork(ip) {
+			return fa, syscall.ENETUNREACH
+		}
+	} else if id, ok := plan.Host(ip); !ok || id != s.host.ID || (ip.Is4In6() && s.v6only()) {
+		return fa, syscall.EADDRNOTAVAIL
+	}
+	if ip.Is4In6() {
+		fa.Addr = tcpip.AddrFrom16(ip.As16())
+	} else if ip.Is4() {
+		fa.Addr = tcpip.AddrFrom4(ip.As4())
+	} else {
+		fa.Addr = tcpip.AddrFrom16(ip.As16())
+	}
+	return fa, 0
+}
+
+func (s *sock) v6only() bool { return s.ep.SocketOptions().GetV6Only() }
+
+func (s *sock) bind(a wire.Addr) syscall.Errno {
+	fa, en := s.toFull(a, false)
+	if en != 0 {
+		return en
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != wire.StateNew {
+		return syscall.EINVAL
+	}
+	if err := s.ep.Bind(fa); err != nil {
+		return errno(err)
+	}
+	s.state = wire.StateBound
+	s.bound = a.AddrPort()
+	return 0
+}
+
+// localAddr is getsockname: the any-address the program bound stays the
+// any-address until the socket is connected, as on Linux.
+func (s *sock) localAddr() netip.AddrPort {
+	fa, err := s.ep.GetLocalAddress()
+	var ip netip.Addr
+	if err == nil && fa.Addr.Len() > 0 {
+		ip, _ = netip.AddrFromSlice(fa.Addr.AsSlice())
+	} else if s.family == unix.AF_INET {
+		ip = netip.IPv4Unspecified()
+	} else {
+		ip = netip.IPv6Unspecified()
+	}
+	return netip.AddrPortFrom(ip, fa.Port)
+}
+
+func (s *sock) remoteAddr() (netip.AddrPort, syscall.Errno) {
+	fa, err := s.ep.GetRemoteAddress()
+	if err != nil {
+		return netip.AddrPort{}, syscall.ENOTCONN
+	}
+	ip, _ := netip.AddrFromSlice(fa.Addr.AsSlice())
+	return netip.AddrPortFrom(ip, fa.Port), 0
+}
+
+func (s *sock) connect(a wire.Addr, nonblock bool) syscall.Errno {
+	if s.typ == unix.SOCK_STREAM {
+		return s.tcpConnect(a, nonblock)
+	}
+	return s.dgramConnect(a)
+}
+
+func (s *sock) shutdown(how int) syscall.Errno {
+	if how < unix.SHUT_RD || how > unix.SHUT_RDWR {
+		return syscall.EINVAL
+	}
+	s.mu.Lock()
+	st := s.state
+	s.mu.Unlock()
+	if s.typ == unix.SOCK_STREAM {
+		if st == wire.StateListening {
+			// Linux stops a listener on SHUT_RD/SHUT_RDWR; the program's
+			// close does the same here.
+			return 0
+		}
+		if st != wire.StateConnected && st != wire.StateConnecting {
+			return syscall.ENOTCONN
+		}
+	} else if st != wire.StateConnected {
+		return syscall.ENOTCONN
+	}
+	if how == unix.SHUT_RD || how == unix.SHUT_RDWR {
+		s.mu.Lock()
+		s.shutRD = true
+		s.mu.Unlock()
+		// The read half: the program sees EOF from now on. The write
+		// half is the program's own shutdown(SHUT_WR) of its end, which
+		// reaches the endpoint in order after the bytes before it.
+		if s.typ == unix.SOCK_STREAM {
+			s.ep.Shutdown(tcpip.ShutdownRead)
+		}
+	}
+	return 0
+}
+
+// appEndOpen reports whether some process still holds the app end: its
+// abstract name stays bound until the last holder closes it. Only needed
+// when a hang-up is ambiguous (after SHUT_RD both halves are shut).
+func (s *sock) appEndOpen() bool {
+	// The abstract namespace is per socket type: probe with the app end's.
+	typ := unix.SOCK_STREAM
+	if s.typ != unix.SOCK_STREAM {
+		typ = unix.SOCK_SEQPACKET
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + s.name}) == unix.EADDRINUSE
+}
+
+// close ends the socket: the endpoint closes (a FIN, or an RST where Linux
+// would send one), the broker end closes, and the socket is forgotten.
+// Safe to call more than once and from any goroutine.
+func (s *sock) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.state = wire.StateClosed
+	ep := s.ep
+	s.mu.Unlock()
+	close(s.done)
+	ep.Close()
+	s.conn.Close()
+	s.b.unregister(s)
+}
+
+// setError records a pending socket error, reported once by SO_ERROR (and
+// by a read that ends, see docs/protocol.md).
+func (s *sock) setError(e syscall.Errno) {
+	s.mu.Lock()
+	s.soError = e
+	s.mu.Unlock()
+}
+
+// waitHangup blocks until the app end is closed by every holder (true) or
+// the wake deadline fires (false). It consumes no data.
+func (s *sock) waitHangup() bool {
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return true
+	}
+	hup := false
+	rerr := raw.Read(func(fd uintptr) bool {
+		hup = s.hungUp(int(fd))
+		return hup
+	})
+	return hup || rerr == nil
+}
+
+// hungUp reports whether the program has closed the app end. The broker end
+// reports POLLHUP once both directions are shut; that is a close unless the
+// broker shut its own sending side (EOF to the program) or the program did
+// SHUT_RD, and the program its sending side: then the app end's name, which
+// lives as long as the app end, decides. When the program finally closes it,
+// the kernel wakes the broker end again, so nobody needs to poll for it.
+func (s *sock) hungUp(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+	if n, _ := unix.Poll(pfd, 0); n <= 0 || pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) == 0 {
+		return false
+	}
+	s.mu.Lock()
+	ambiguous := s.shutRD || s.eofSent
+	s.mu.Unlock()
+	return !ambiguous || !s.appEndOpen()
+}
+
+// sendEOF shuts the broker end's sending side: the program reads EOF.
+func (s *sock) sendEOF() {
+	s.mu.Lock()
+	s.eofSent = true
+	s.mu.Unlock()
+	s.conn.CloseWrite()
+}
+
+// wake interrupts waitHangup (used when the socket's state changes).
+func (s *sock) wake() { s.conn.SetReadDeadline(time.Unix(1, 0)) }
+
+// waitEvent waits for a notification on ch (a waiter entry's channel), for the socket's
+// close, or (if d > 0) for d; it reports false when the socket closed.
+func (s *sock) waitEvent(ch chan struct{}, d time.Duration) bool {
+	if d <= 0 {
+		select {
+		case <-ch:
+			return true
+		case <-s.done:
+			return false
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-s.done:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func errnoOf(err error, def syscall.Errno) syscall.Errno {
+	if en, ok := err.(syscall.Errno); ok {
+		return en
+	}
+	return def
+}

@@ -1,0 +1,132 @@
+package broker
+
+import (
+	"encoding/json"
+	"os"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swrap/swrap/wire"
+)
+
+// Status is the broker's answer to STATUS (docs/protocol.md): what runs,
+// for `swrap status` and for tests that check that nothing is left behind.
+type Status struct {
+	Version      int             `json:"version"`
+	PID          int             `json:"pid"`
+	Instance     string          `json:"instance"`
+	Dir          string          `json:"dir"`
+	MTU          uint32          `json:"mtu"`
+	UptimeS      float64         `json:"uptime_s"`
+	Hosts        []HostStatus    `json:"hosts"`
+	Sockets      []SocketStatus  `json:"sockets"`
+	Captures     []CaptureStatus `json:"captures"`
+	ControlConns int             `json:"control_connections"`
+	Sessions     int             `json:"sessions"`
+	Goroutines   int             `json:"goroutines"`
+	FDs          int             `json:"fds"`
+	DgramDrops   uint64          `json:"dgram_drops"`
+}
+
+// HostStatus describes one emulated host and its link's counters.
+type HostStatus struct {
+	ID   int       `json:"id"`
+	IPv4 string    `json:"ipv4"`
+	IPv6 string    `json:"ipv6"`
+	Link LinkStats `json:"link"`
+}
+
+// LinkStats are a host link's counters.
+type LinkStats struct {
+	TxFrames    uint64 `json:"tx_frames"`
+	TxBytes     uint64 `json:"tx_bytes"`
+	RxFrames    uint64 `json:"rx_frames"`
+	RxBytes     uint64 `json:"rx_bytes"`
+	Unreachable uint64 `json:"unreachable"`
+	Dropped     uint64 `json:"dropped"`
+}
+
+// SocketStatus describes one wrapped socket.
+type SocketStatus struct {
+	ID     uint64 `json:"id"`
+	Host   int    `json:"host"`
+	Family string `json:"family"`
+	Proto  string `json:"proto"`
+	State  string `json:"state"`
+	TCP    string `json:"tcp_state,omitempty"`
+	Local  string `json:"local"`
+	Remote string `json:"remote,omitempty"`
+	PID    uint32 `json:"pid"`
+}
+
+// CaptureStatus describes one capture file.
+type CaptureStatus struct {
+	File    string `json:"file"`
+	Frames  uint64 `json:"frames"`
+	Bytes   uint64 `json:"bytes"`
+	Dropped uint64 `json:"dropped"`
+}
+
+var tcpStateNames = map[uint8]string{
+	1: "ESTABLISHED", 2: "SYN-SENT", 3: "SYN-RECV", 4: "FIN-WAIT-1", 5: "FIN-WAIT-2",
+	6: "TIME-WAIT", 7: "CLOSE", 8: "CLOSE-WAIT", 9: "LAST-ACK", 10: "LISTEN", 11: "CLOSING",
+}
+
+func (b *Broker) status() []byte {
+	st := Status{
+		Version: wire.Version, PID: os.Getpid(), Instance: b.instance, Dir: b.cfg.Dir,
+		MTU: b.cfg.MTU, UptimeS: time.Since(b.start).Seconds(), DgramDrops: dgramDrops.Load(),
+	}
+	for _, h := range b.fab.Hosts() {
+		ls := h.LinkStats()
+		st.Hosts = append(st.Hosts, HostStatus{ID: h.ID, IPv4: h.IPv4.String(), IPv6: h.IPv6.String(),
+			Link: LinkStats{TxFrames: ls.TxFrames, TxBytes: ls.TxBytes, RxFrames: ls.RxFrames,
+				RxBytes: ls.RxBytes, Unreachable: ls.Unreachable, Dropped: ls.Dropped}})
+	}
+	b.mu.Lock()
+	socks := make([]*sock, 0, len(b.socks))
+	for _, s := range b.socks {
+		socks = append(socks, s)
+	}
+	st.ControlConns = len(b.ctl)
+	b.mu.Unlock()
+	sort.Slice(socks, func(i, j int) bool { return socks[i].id < socks[j].id })
+	for _, s := range socks {
+		st.Sockets = append(st.Sockets, s.describe())
+	}
+	st.Sessions = len(st.Sockets)
+	for _, w := range *b.captures.Load() {
+		cs := w.Stats()
+		st.Captures = append(st.Captures, CaptureStatus{File: w.Path(), Frames: cs.Frames, Bytes: cs.Bytes, Dropped: cs.Dropped})
+	}
+	st.Goroutines = goroutines()
+	st.FDs = openFDs()
+	out, _ := json.Marshal(st)
+	return out
+}
+
+func (s *sock) describe() SocketStatus {
+	s.mu.Lock()
+	state := s.state
+	s.mu.Unlock()
+	d := SocketStatus{ID: s.id, Host: s.host.ID, Family: "ipv4", State: state.String(), PID: s.pid,
+		Local: s.localAddr().String()}
+	if s.family == unix.AF_INET6 {
+		d.Family = "ipv6"
+	}
+	switch s.proto {
+	case unix.IPPROTO_TCP:
+		d.Proto = "tcp"
+		d.TCP = tcpStateNames[s.tcpInfo(1)[0]]
+	case unix.IPPROTO_UDP:
+		d.Proto = "udp"
+	default:
+		d.Proto = "icmp"
+	}
+	if r, en := s.remoteAddr(); en == 0 {
+		d.Remote = r.String()
+	}
+	return d
+}

@@ -1,0 +1,114 @@
+// Command swrap-broker runs the emulated network of one SOCKET_WRAPPER_DIR:
+// a gVisor netstack per emulated host, the fabric between them, the capture,
+// and the sessions of wrapped programs (see package broker).
+//
+// Wrapped programs start it on demand (--on-demand: it detaches its output
+// into DIR/swrap/broker.log and exits once idle); it can also be run in the
+// foreground by hand. Of many brokers started for one directory, exactly one
+// serves; the others exit at once (status 0 in on-demand mode).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/broker"
+	"github.com/swrap/swrap/wire"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "swrap-broker: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		dir      = flag.String("dir", os.Getenv("SOCKET_WRAPPER_DIR"), "the `directory` to serve (SOCKET_WRAPPER_DIR)")
+		onDemand = flag.Bool("on-demand", false, "started by a wrapped program: log to DIR/swrap/broker.log, exit when idle")
+		idle     = flag.Duration("idle", 0, "exit after this long without programs or sockets (default 10s with --on-demand, never otherwise)")
+		pcapFile = flag.String("pcap", os.Getenv("SOCKET_WRAPPER_PCAP_FILE"), "write every frame to this pcap `file` (SOCKET_WRAPPER_PCAP_FILE)")
+		snaplen  = flag.Int("snaplen", 0, "bytes kept of each captured frame (0: all)")
+		mtu      = flag.Int("mtu", envInt("SOCKET_WRAPPER_MTU", 65535), "fabric IP MTU, 1280..65535 (SOCKET_WRAPPER_MTU)")
+		network  = flag.String("network", os.Getenv("SOCKET_WRAPPER_IPV4_NETWORK"), "IPv4 network: 127.0.0.0 or 10.53.57.0 (SOCKET_WRAPPER_IPV4_NETWORK)")
+		verbose  = flag.Bool("v", false, "log debug messages")
+	)
+	flag.Parse()
+	if *dir == "" {
+		return errors.New("no directory: set SOCKET_WRAPPER_DIR or pass --dir")
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return fmt.Errorf("SOCKET_WRAPPER_DIR %s is not a usable directory: %v", abs, err)
+	}
+	plan, err := addrplan.New(*network)
+	if err != nil {
+		return err
+	}
+	if *mtu < 1280 || *mtu > 65535 {
+		return fmt.Errorf("MTU %d out of range 1280..65535 (IPv6 needs at least 1280)", *mtu)
+	}
+	if *pcapFile != "" && !filepath.IsAbs(*pcapFile) {
+		if *pcapFile, err = filepath.Abs(*pcapFile); err != nil {
+			return err
+		}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	out := os.Stderr
+	if *onDemand {
+		if *idle == 0 {
+			*idle = 10 * time.Second
+		}
+		sub := filepath.Join(abs, wire.SubDir)
+		if err := os.MkdirAll(sub, 0o700); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(filepath.Join(sub, wire.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		out = f
+	}
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	b, err := broker.New(broker.Config{
+		Dir: abs, Plan: plan, MTU: uint32(*mtu), PcapFile: *pcapFile, Snaplen: *snaplen,
+		IdleTimeout: *idle, Log: logger,
+	})
+	if errors.Is(err, broker.ErrLocked) {
+		if *onDemand {
+			return nil // another broker won the race: it serves
+		}
+		return fmt.Errorf("%s: %w", abs, err)
+	}
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
+	return b.Serve(ctx)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,18 @@
+// Package fabric is the interconnect between emulated hosts: it creates
+// hosts on first use, gives each a receive socket in a directory of unix
+// datagram sockets, and routes every frame by its destination IP address
+// using the address plan.
+//
+// A frame to host N goes to N's socket; a broadcast (the plan's broadcast
+// addresses, or multicast) goes to every other host, the sender's own stack
+// delivering its copy itself; a frame to an address of the network that no
+// host has is answered with an ICMP destination unreachable, so connects
+// fail at once; anything else is dropped and counted. Every frame that
+// crosses the fabric, and every ICMP error it makes up, is handed to the
+// capture hook once.
+//
+// The netstack side of a host (package stack) and its NIC (package tap) do
+// the packet work; this package only decides where packets go and owns the
+// sockets and the directory. Impairments (delay, loss, partitions) belong
+// here, in the route function, when they come.
+package fabric

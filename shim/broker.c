@@ -1,0 +1,478 @@
+/*
+ * broker.c - talking to swrap-broker: the control connection pool, one
+ * request/reply exchange, and starting the broker on demand.
+ *
+ * Interposes nothing.
+ *
+ * Pool: POOL_SLOTS slots, each taken with an atomic CAS on `busy`, holding a
+ * SOCK_SEQPACKET connection (SOCK_CLOEXEC) that has done HELLO. A thread
+ * that finds every slot busy opens a temporary connection, so no thread
+ * ever waits for another (a blocking connect holds its connection until it
+ * completes). No lock is held across a blocking call. After fork() the
+ * child closes the connections it inherited (atfork handler, plus a pid
+ * check for children made without fork handlers).
+ *
+ * Broker start: only a SOCKET request may start a broker (calls on existing
+ * sockets of a dead broker must fail, not resurrect it). The broker is found
+ * via $SWRAP_BROKER, next to this library, or on PATH, and started detached
+ * (double fork, setsid, stdio on /dev/null, LD_PRELOAD removed). Its flock
+ * guarantees one broker per directory however many processes race here.
+ */
+#include "swrap.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define POOL_SLOTS 16
+#define START_TIMEOUT_MS 10000
+
+struct slot {
+	atomic_int busy;
+	atomic_int fd; /* -1: no connection */
+};
+static struct slot pool[POOL_SLOTS] = {
+	[0 ... POOL_SLOTS - 1] = { .busy = 0, .fd = -1 },
+};
+static atomic_int pool_pid;
+static atomic_int starting;       /* one thread per process spawns the broker */
+static _Atomic uint64_t instance; /* broker instance from the last HELLO */
+static atomic_bool instance_known;
+
+extern char **environ;
+
+bool swrap_broker_instance(uint64_t *out)
+{
+	if (!atomic_load(&instance_known))
+		return false;
+	*out = atomic_load(&instance);
+	return true;
+}
+
+/* ------------------------------------------------------------ helpers -- */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static uint64_t hex16(const char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 16; i++) {
+		char c = p[i];
+		int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+			: (c >= 'A' && c <= 'F') ? c - 'A' + 10 : 0;
+		v = v << 4 | (uint64_t)d;
+	}
+	return v;
+}
+
+/* ---------------------------------------------------- one exchange -- */
+
+/* exchange sends one request on fd and reads its reply. Returns 0 with
+ * *err set to the reply's err, or a transport errno (the connection is then
+ * unusable). */
+static int exchange(int fd, struct swrap_call *c, int *err)
+{
+	struct swrap_req rq = { SWRAP_MAGIC, SWRAP_VERSION, c->op, c->sock };
+	struct iovec iov[3] = {
+		{ &rq, sizeof(rq) },
+		{ (void *)c->body, c->body ? c->body_len : 0 },
+		{ (void *)c->body2, c->body2 ? c->body2_len : 0 },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
+	ssize_t n;
+
+	do
+		n = swrap_libc.sendmsg(fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EPIPE || errno == ENOTCONN ? ECONNRESET : errno;
+
+	struct swrap_rep rp;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cm;
+	struct iovec riov[2] = { { &rp, sizeof(rp) }, { c->rep, c->rep ? c->rep_cap : 0 } };
+	struct msghdr rh = { .msg_iov = riov, .msg_iovlen = 2 };
+	for (;;) {
+		rh.msg_control = cm.buf;
+		rh.msg_controllen = sizeof(cm.buf);
+		n = swrap_libc.recvmsg(fd, &rh, c->cloexec ? MSG_CMSG_CLOEXEC : 0);
+		if (n >= 0 || errno != EINTR)
+			break;
+		if (c->interruptible)
+			return EINTR; /* reply still owed: caller drops the connection */
+	}
+	if (n == 0)
+		return ECONNRESET; /* broker gone */
+	if (n < 0)
+		return errno;
+
+	/* Collect any fds: keep one if wanted, close the rest. */
+	int got = -1;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&rh); h; h = CMSG_NXTHDR(&rh, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int x;
+			memcpy(&x, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (got < 0 && c->fd_out)
+				got = x;
+			else
+				swrap_libc.close(x);
+		}
+	}
+	if ((size_t)n < sizeof(rp) || rp.magic != SWRAP_MAGIC ||
+	    rp.op != (c->op | SWRAP_REPLY)) {
+		if (got >= 0)
+			swrap_libc.close(got);
+		SWRAP_LOG(SWRAP_LOG_ERROR, "bad reply to op %u (%zd bytes)", c->op, n);
+		return EPROTO;
+	}
+	c->rep_len = (size_t)n - sizeof(rp);
+	if (c->rep_len > c->rep_cap)
+		c->rep_len = c->rep_cap;
+	if (c->fd_out)
+		*c->fd_out = got;
+	else if (got >= 0)
+		swrap_libc.close(got);
+	*err = rp.err;
+	return 0;
+}
+
+/* ------------------------------------------------- starting a broker -- */
+
+/* broker_path finds the swrap-broker binary; "" if none. */
+static void broker_path(char *out, size_t cap)
+{
+	const char *env = getenv("SWRAP_BROKER");
+	Dl_info info;
+
+	out[0] = '\0';
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return;
+	}
+	if (dladdr((void *)swrap_broker_instance, &info) && info.dli_fname) {
+		const char *slash = strrchr(info.dli_fname, '/');
+		if (slash && (size_t)(slash - info.dli_fname) + 15 < cap) {
+			snprintf(out, cap, "%.*s/swrap-broker", (int)(slash - info.dli_fname),
+				 info.dli_fname);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *end = strchr(path, ':');
+		size_t len = end ? (size_t)(end - path) : strlen(path);
+		if (len > 0 && len + 14 < cap) {
+			snprintf(out, cap, "%.*s/swrap-broker", (int)len, path);
+			if (access(out, X_OK) == 0)
+				return;
+		}
+		path += len;
+		if (*path == ':')
+			path++;
+	}
+	out[0] = '\0';
+}
+
+/* spawn_broker starts `swrap-broker --on-demand --dir DIR` detached. All
+ * memory is prepared before forking; between fork and exec only
+ * async-signal-safe system calls run. The fork is a raw clone() so that the
+ * program's own pthread_atfork handlers do not run for our helper. */
+static int spawn_broker(void)
+{
+	char path[PATH_MAX];
+	broker_path(path, sizeof(path));
+	if (!path[0]) {
+		swrap_complain(__func__, "cannot find swrap-broker (set SWRAP_BROKER, or put it "
+					 "next to the shim or on PATH)");
+		return ENOENT;
+	}
+	if (access(path, X_OK) != 0) {
+		int e = errno;
+		swrap_complain(__func__, "cannot run broker %s: %s", path, strerror(e));
+		return e;
+	}
+
+	size_t n = 0;
+	for (char **e = environ; e && *e; e++)
+		n++;
+	char **envp = malloc((n + 1) * sizeof(char *));
+	if (!envp)
+		return ENOMEM;
+	size_t k = 0;
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+			envp[k++] = *e;
+	envp[k] = NULL;
+	char *argv[] = { path, (char *)"--on-demand", (char *)"--dir", swrap_cfg.dir, NULL };
+	struct rlimit rl;
+	long maxfd = (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		      rl.rlim_cur < 65536) ? (long)rl.rlim_cur : 65536;
+	sigset_t none;
+	sigemptyset(&none);
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+
+	SWRAP_LOG(SWRAP_LOG_DEBUG, "starting %s --on-demand --dir %s", path, swrap_cfg.dir);
+	long pid = swrap_libc.syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+	if (pid < 0) {
+		int e = errno;
+		free(envp);
+		return e;
+	}
+	if (pid == 0) {
+		/* Child: detach, fork again so the broker is not our child. */
+		if (setsid() < 0)
+			_exit(1);
+		long p2 = swrap_libc.syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+		if (p2 != 0)
+			_exit(p2 < 0 ? 1 : 0);
+		int nul = (int)swrap_libc.syscall(SYS_openat, (long)AT_FDCWD, "/dev/null", (long)O_RDWR);
+		if (nul >= 0) {
+			swrap_libc.syscall(SYS_dup2, (long)nul, 0L);
+			swrap_libc.syscall(SYS_dup2, (long)nul, 1L);
+			swrap_libc.syscall(SYS_dup2, (long)nul, 2L);
+		}
+		/* The broker must not hold the program's fds: a wrapped socket's
+		 * hang-up is how the broker learns it was closed. */
+		if (swrap_libc.syscall(SYS_close_range, 3L, (long)~0U, 0L) != 0)
+			for (long fd = 3; fd < maxfd; fd++)
+				swrap_libc.syscall(SYS_close, fd);
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				sigaction(sig, &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(path, argv, envp);
+		_exit(127);
+	}
+	int st;
+	while (waitpid((pid_t)pid, &st, 0) < 0 && errno == EINTR)
+		;
+	free(envp);
+	return 0;
+}
+
+/* ---------------------------------------------------- connections -- */
+
+/* dial opens a control connection and does HELLO. Returns the fd, or -1
+ * with *err set. */
+static int dial_once(int *err)
+{
+	int fd = swrap_libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*err = errno;
+		return -1;
+	}
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", swrap_cfg.ctl_path);
+	int r;
+	do
+		r = swrap_libc.connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		*err = errno;
+		swrap_libc.close(fd);
+		return -1;
+	}
+
+	struct swrap_hello h = { .pid = (uint32_t)getpid(), .iface = swrap_cfg.iface };
+	memcpy(h.comm, swrap_cfg.comm, sizeof(h.comm));
+	struct swrap_hello_rep hr;
+	memset(&hr, 0, sizeof(hr));
+	struct swrap_call c = {
+		.op = SWRAP_OP_HELLO,
+		.body = &h,
+		.body_len = sizeof(h),
+		.body2 = swrap_cfg.pcap[0] ? swrap_cfg.pcap : NULL,
+		.body2_len = strlen(swrap_cfg.pcap),
+		.rep = &hr,
+		.rep_cap = sizeof(hr),
+	};
+	int rerr = 0, t = exchange(fd, &c, &rerr);
+	if (t != 0 || rerr != 0 || c.rep_len < sizeof(hr)) {
+		*err = t ? t : rerr ? rerr : EPROTO;
+		if (rerr)
+			swrap_complain(__func__, "broker refused HELLO: %s", strerror(rerr));
+		swrap_libc.close(fd);
+		return -1;
+	}
+	atomic_store(&instance, hex16(hr.instance));
+	atomic_store(&instance_known, true);
+	return fd;
+}
+
+static int dial(bool may_start, int *err)
+{
+	int fd = dial_once(err);
+	if (fd >= 0 || !may_start || (*err != ENOENT && *err != ECONNREFUSED))
+		return fd;
+
+	int expect = 0;
+	bool spawner = atomic_compare_exchange_strong(&starting, &expect, 1);
+	long last_spawn = now_ms();
+	if (spawner) {
+		int e = spawn_broker();
+		if (e != 0) {
+			atomic_store(&starting, 0);
+			*err = e == ENOENT ? ENETDOWN : e;
+			return -1;
+		}
+	}
+	long deadline = now_ms() + START_TIMEOUT_MS, wait = 1;
+	while (now_ms() < deadline) {
+		sleep_ms(wait);
+		if (wait < 100)
+			wait *= 2;
+		/* A broker that is shutting down still holds the lock after its
+		 * socket is gone, and the one we started then exits at once:
+		 * start another now and then until one serves. */
+		if (spawner && now_ms() - last_spawn >= 1000) {
+			spawn_broker();
+			last_spawn = now_ms();
+		}
+		fd = dial_once(err);
+		if (fd >= 0 || (*err != ENOENT && *err != ECONNREFUSED))
+			break;
+	}
+	if (spawner)
+		atomic_store(&starting, 0);
+	if (fd < 0) {
+		swrap_complain(__func__, "swrap-broker for %s did not come up: %s (see %s/%s/broker.log)",
+			       swrap_cfg.dir, strerror(*err), swrap_cfg.dir, SWRAP_SUBDIR);
+		*err = ENETDOWN;
+	}
+	return fd;
+}
+
+/* reset_pool_if_forked: a child made without fork handlers (raw clone)
+ * must not use the parent's connections. */
+static void reset_pool_if_forked(void)
+{
+	int me = (int)getpid();
+	if (SWRAP_LIKELY(atomic_load_explicit(&pool_pid, memory_order_relaxed) == me))
+		return;
+	if (atomic_exchange(&pool_pid, me) == me)
+		return;
+	for (int i = 0; i < POOL_SLOTS; i++) {
+		atomic_store(&pool[i].fd, -1); /* not closed: it may be the parent's fd number in use */
+		atomic_store(&pool[i].busy, 0);
+	}
+}
+
+void swrap_broker_atfork_child(void)
+{
+	for (int i = 0; i < POOL_SLOTS; i++) {
+		int fd = atomic_exchange(&pool[i].fd, -1);
+		if (fd >= 0)
+			swrap_libc.close(fd);
+		atomic_store(&pool[i].busy, 0);
+	}
+	atomic_store(&pool_pid, (int)getpid());
+	atomic_store(&starting, 0);
+}
+
+void swrap_broker_fd_closing(int fd)
+{
+	if (fd < 0)
+		return;
+	for (int i = 0; i < POOL_SLOTS; i++) {
+		int cur = fd;
+		if (atomic_load(&pool[i].fd) == fd &&
+		    atomic_compare_exchange_strong(&pool[i].fd, &cur, -1))
+			SWRAP_LOG(SWRAP_LOG_DEBUG, "program closes our control fd %d", fd);
+	}
+}
+
+void swrap_broker_fds_closing(unsigned int first, unsigned int last)
+{
+	for (int i = 0; i < POOL_SLOTS; i++) {
+		int fd = atomic_load(&pool[i].fd);
+		if (fd >= 0 && (unsigned int)fd >= first && (unsigned int)fd <= last)
+			swrap_broker_fd_closing(fd);
+	}
+}
+
+int swrap_request(struct swrap_call *c)
+{
+	reset_pool_if_forked();
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int slot = -1, fd = -1, err = 0;
+
+		for (int i = 0; i < POOL_SLOTS; i++) {
+			int z = 0;
+			if (atomic_load_explicit(&pool[i].busy, memory_order_relaxed) == 0 &&
+			    atomic_compare_exchange_strong(&pool[i].busy, &z, 1)) {
+				slot = i;
+				break;
+			}
+		}
+		if (slot >= 0)
+			fd = atomic_load(&pool[slot].fd);
+		if (fd < 0) {
+			fd = dial(c->may_start, &err);
+			if (fd < 0) {
+				if (slot >= 0)
+					atomic_store(&pool[slot].busy, 0);
+				SWRAP_LOG(SWRAP_LOG_DEBUG, "op %u: no broker: %s", c->op, strerror(err));
+				/* Existing sockets of a dead broker: connection reset. */
+				return c->may_start ? err : ECONNRESET;
+			}
+			if (slot >= 0)
+				atomic_store(&pool[slot].fd, fd);
+		}
+
+		int rerr = 0, t = exchange(fd, c, &rerr);
+		if (t != 0) {
+			/* The connection is unusable (broker gone, or a reply
+			 * still owed after EINTR): drop it. */
+			if (slot >= 0) {
+				int cur = fd;
+				atomic_compare_exchange_strong(&pool[slot].fd, &cur, -1);
+				atomic_store(&pool[slot].busy, 0);
+			}
+			swrap_libc.close(fd);
+			SWRAP_LOG(SWRAP_LOG_DEBUG, "op %u: transport: %s", c->op, strerror(t));
+			/* A stale pooled connection (broker restarted) deserves one
+			 * retry on a fresh one; only when the request cannot have
+			 * been acted upon twice would matter, and a dead broker
+			 * acted on nothing. */
+			if (t == ECONNRESET && attempt == 0)
+				continue;
+			return t;
+		}
+		if (slot >= 0)
+			atomic_store(&pool[slot].busy, 0);
+		else
+			swrap_libc.close(fd);
+		SWRAP_LOG(SWRAP_LOG_TRACE, "op %u sock %llx -> err %d len %zu", c->op,
+			  (unsigned long long)c->sock, rerr, c->rep_len);
+		return rerr;
+	}
+	return ECONNRESET;
+}

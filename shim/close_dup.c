@@ -1,0 +1,143 @@
+/*
+ * close_dup.c - interposes close, __close_nocancel, close_range, closefrom,
+ * dup, dup2, dup3, fcntl and fcntl64 (F_DUPFD, F_DUPFD_CLOEXEC).
+ *
+ * Nothing is sent to the broker on close: it sees the hang-up of its end
+ * when the last process holding the socket closes it, which gives dup, fork
+ * and fd passing their kernel semantics. These calls only keep the fd cache
+ * right (forget closed numbers, copy entries to duplicates) and keep the
+ * program from closing or overwriting our control connections unnoticed.
+ */
+#include "swrap.h"
+
+#include <fcntl.h>
+
+int swrap_close(int fd)
+{
+	swrap_broker_fd_closing(fd);
+	int r = swrap_libc.close(fd);
+	int e = errno;
+	if (r == 0 || e != EBADF)
+		swrap_fd_forget(fd); /* the number is free even after EINTR */
+	errno = e;
+	return r;
+}
+
+SWRAP_EXPORT int close(int fd)
+{
+	if (!swrap_on())
+		return swrap_libc.close(fd);
+	return swrap_close(fd);
+}
+
+int __close_nocancel(int fd);
+SWRAP_EXPORT int __close_nocancel(int fd)
+{
+	if (!swrap_on())
+		return swrap_libc.close_nocancel(fd);
+	swrap_broker_fd_closing(fd);
+	int r = swrap_libc.close_nocancel(fd);
+	int e = errno;
+	if (r == 0 || e != EBADF)
+		swrap_fd_forget(fd);
+	errno = e;
+	return r;
+}
+
+int swrap_close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+		swrap_broker_fds_closing(first, last);
+	int r = swrap_libc.close_range ? swrap_libc.close_range(first, last, flags)
+				       : (int)swrap_libc.syscall(436 /* SYS_close_range */, (long)first,
+								 (long)last, (long)flags);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		swrap_fd_forget_range(first, last);
+	return r;
+}
+
+SWRAP_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (!swrap_on())
+		return swrap_libc.close_range(first, last, flags);
+	return swrap_close_range(first, last, flags);
+}
+
+SWRAP_EXPORT void closefrom(int lowfd)
+{
+	if (!swrap_on()) {
+		swrap_libc.closefrom(lowfd);
+		return;
+	}
+	if (lowfd < 0)
+		lowfd = 0;
+	swrap_broker_fds_closing((unsigned int)lowfd, ~0U);
+	swrap_libc.closefrom(lowfd);
+	swrap_fd_forget_range((unsigned int)lowfd, ~0U);
+}
+
+SWRAP_EXPORT int dup(int fd)
+{
+	if (!swrap_on())
+		return swrap_libc.dup(fd);
+	int nfd = swrap_libc.dup(fd);
+	if (nfd >= 0)
+		swrap_fd_copy(fd, nfd);
+	return nfd;
+}
+
+SWRAP_EXPORT int dup2(int fd, int nfd)
+{
+	if (!swrap_on())
+		return swrap_libc.dup2(fd, nfd);
+	if (fd != nfd)
+		swrap_broker_fd_closing(nfd);
+	int r = swrap_libc.dup2(fd, nfd);
+	if (r >= 0 && fd != nfd)
+		swrap_fd_copy(fd, nfd);
+	return r;
+}
+
+SWRAP_EXPORT int dup3(int fd, int nfd, int flags)
+{
+	if (!swrap_on())
+		return swrap_libc.dup3(fd, nfd, flags);
+	if (fd != nfd)
+		swrap_broker_fd_closing(nfd);
+	int r = swrap_libc.dup3(fd, nfd, flags);
+	if (r >= 0)
+		swrap_fd_copy(fd, nfd);
+	return r;
+}
+
+/* fcntl's third argument is an int or a pointer; it is passed on as a
+ * pointer-sized value, which carries either on every Linux ABI. */
+static int swrap_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+	if (!swrap_on())
+		return real(fd, cmd, arg);
+	int r = real(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		swrap_fd_copy(fd, r);
+	return r;
+}
+
+SWRAP_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	swrap_init();
+	return swrap_fcntl(swrap_libc.fcntl, fd, cmd, arg);
+}
+
+SWRAP_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	swrap_init();
+	return swrap_fcntl(swrap_libc.fcntl64, fd, cmd, arg);
+}

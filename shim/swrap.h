@@ -1,0 +1,281 @@
+/*
+ * swrap.h - the shim's internal API, shared by every file of libswrap.so.
+ *
+ * Layout (one file per call family, torsocks style):
+ *   init.c        configuration from the environment, real-symbol table,
+ *                 constructor, atfork handler
+ *   log.c         SWRAP_<LVL>[prog (pid)] lines via the real write(2)
+ *   fdtable.c     per-process cache: which fd is a wrapped socket
+ *   broker.c      control connections, request/reply, broker start
+ *   addr.c        sockaddr <-> struct swrap_addr, network checks
+ *   socket.c ...  the interposed calls, three layers each: the real pointer
+ *                 (swrap_libc.x), a policy function, the exported symbol.
+ *
+ * Everything is hidden (-fvisibility=hidden) except the interposed symbols
+ * and the public API, which carry SWRAP_EXPORT.
+ */
+#ifndef SWRAP_H
+#define SWRAP_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <time.h>
+
+#include "swrap_proto.h"
+
+#define SWRAP_EXPORT __attribute__((visibility("default")))
+#define SWRAP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SWRAP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---------------------------------------------------------------- libc -- */
+
+/*
+ * The real functions, resolved once with dlsym(RTLD_NEXT). The shim never
+ * calls an interposed name directly (that would re-enter the shim): it calls
+ * swrap_libc.x.
+ */
+struct swrap_libc {
+	int (*socket)(int, int, int);
+	int (*socketpair)(int, int, int, int[2]);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*bindresvport)(int, struct sockaddr_in *);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*shutdown)(int, int);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	int (*close)(int);
+	int (*close_nocancel)(int);
+	int (*close_range)(unsigned int, unsigned int, int);
+	void (*closefrom)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
+	long (*syscall)(long, ...);
+	int (*open)(const char *, int, ...);
+	int (*open64)(const char *, int, ...);
+	int (*openat)(int, const char *, int, ...);
+	int (*openat64)(int, const char *, int, ...);
+	int (*open_2)(const char *, int);
+	int (*openat_2)(int, const char *, int);
+	FILE *(*fopen)(const char *, const char *);
+	FILE *(*fopen64)(const char *, const char *);
+	int (*pipe)(int[2]);
+	int (*pipe2)(int[2], int);
+	int (*eventfd)(unsigned int, int);
+	int (*signalfd)(int, const sigset_t *, int);
+	int (*timerfd_create)(int, int);
+	int (*epoll_create)(int);
+	int (*epoll_create1)(int);
+};
+extern struct swrap_libc swrap_libc;
+
+/* ---------------------------------------------------------------- init -- */
+
+/* The configuration, read once from the environment (init.c). */
+struct swrap_config {
+	bool active;           /* SOCKET_WRAPPER_DIR set and non-empty */
+	int dir_err;           /* 0 if the dir is usable, else the errno socket() fails with */
+	char dir[PATH_MAX];    /* realpath of SOCKET_WRAPPER_DIR */
+	char ctl_path[108];    /* DIR/swrap/broker.sock */
+	uint32_t iface;        /* SOCKET_WRAPPER_DEFAULT_IFACE, 1..64 */
+	uint8_t net4;          /* first octet of the IPv4 network: 127 or 10 */
+	char pcap[PATH_MAX];   /* absolute SOCKET_WRAPPER_PCAP_FILE, or "" */
+	int max_sockets;       /* SOCKET_WRAPPER_MAX_SOCKETS */
+	int loglevel;          /* SOCKET_WRAPPER_DEBUGLEVEL, -1 .. 3 */
+	char comm[16];         /* program name for logs and HELLO */
+};
+extern struct swrap_config swrap_cfg;
+
+extern atomic_int swrap_ready;
+/* Print the configuration problem found at start-up, once per process. */
+void swrap_config_complain(void);
+void swrap_init_slow(void);
+
+/* swrap_init makes sure symbols and configuration are loaded. Cheap. */
+static inline void swrap_init(void)
+{
+	if (SWRAP_UNLIKELY(!atomic_load_explicit(&swrap_ready, memory_order_acquire)))
+		swrap_init_slow();
+}
+
+/* swrap_on: initialise; is wrapping switched on at all (SOCKET_WRAPPER_DIR)? */
+static inline bool swrap_on(void)
+{
+	swrap_init();
+	return swrap_cfg.active;
+}
+
+/* swrap_fail sets errno from a positive errno value and returns -1: the one
+ * place where a broker reply's err (or a local check) becomes errno. */
+static inline int swrap_fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+/* ----------------------------------------------------------------- log -- */
+
+enum { SWRAP_LOG_ERROR = 0, SWRAP_LOG_WARN = 1, SWRAP_LOG_DEBUG = 2, SWRAP_LOG_TRACE = 3 };
+
+void swrap_log_line(int level, const char *func, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Level is checked before anything is formatted. */
+#define SWRAP_LOG(level, ...)                                                   \
+	do {                                                                    \
+		if (SWRAP_UNLIKELY((level) <= swrap_cfg.loglevel))              \
+			swrap_log_line((level), __func__, __VA_ARGS__);         \
+	} while (0)
+/* swrap_complain prints one line on stderr whatever the level: for problems
+ * the user must see (unusable SOCKET_WRAPPER_DIR, broker not starting). */
+void swrap_complain(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------- fdtable -- */
+
+enum { SWRAP_FD_UNKNOWN = 0, SWRAP_FD_NOT_WRAPPED = 1, SWRAP_FD_WRAPPED = 2 };
+#define SWRAP_FD_STATE_MASK 3u
+
+/* Flags of a wrapped fd, in the same word as the state. */
+#define SWF_V6 (1u << 2)         /* AF_INET6 (else AF_INET) */
+#define SWF_DGRAM (1u << 3)      /* UDP or ICMP: swrap_dgram framing */
+#define SWF_ICMP (1u << 4)       /* ICMP echo socket */
+#define SWF_LISTENING (1u << 5)
+#define SWF_CONNECTED (1u << 6)
+#define SWF_CONNECTING (1u << 7) /* non-blocking connect in progress */
+#define SWF_BROADCAST (1u << 8)  /* SO_BROADCAST set */
+#define SWF_PKTINFO4 (1u << 9)   /* IP_PKTINFO wanted */
+#define SWF_PKTINFO6 (1u << 10)  /* IPV6_RECVPKTINFO wanted */
+#define SWF_EOF_SEEN (1u << 11)  /* a TCP EOF was checked against SO_ERROR */
+#define SWF_SHUT_RD (1u << 12)   /* UDP: shutdown(SHUT_RD) done (kept here) */
+#define SWF_SHUT_WR (1u << 13)   /* UDP: shutdown(SHUT_WR) done (kept here) */
+
+/* A snapshot of one wrapped fd. */
+struct swrap_sock {
+	int fd;
+	uint32_t word; /* state | SWF_* */
+	uint64_t id;   /* broker socket id */
+};
+static inline int swrap_sock_family(const struct swrap_sock *s)
+{
+	return (s->word & SWF_V6) ? AF_INET6 : AF_INET;
+}
+
+void swrap_fdt_init(void);
+/* swrap_fd_get: true if fd is a wrapped socket (filling *s), classifying an
+ * unknown fd with getsockname() + STAT. False for everything else, and
+ * always false when wrapping is off. Async-signal-safe for known fds. */
+bool swrap_fd_get(int fd, struct swrap_sock *s);
+void swrap_fd_set(int fd, uint64_t id, uint32_t word);
+void swrap_fd_forget(int fd);
+void swrap_fd_forget_range(unsigned int first, unsigned int last);
+void swrap_fd_mark_not_wrapped(int fd);
+void swrap_fd_flags(int fd, uint32_t set, uint32_t clear);
+void swrap_fd_copy(int from, int to);
+int swrap_fd_wrapped_count(void);
+/* Refresh a snapshot from the broker (STAT); false if the broker is gone. */
+bool swrap_fd_stat(struct swrap_sock *s);
+/* Forget the fds carried by SCM_RIGHTS in a received message. */
+void swrap_fd_forget_rights(const struct msghdr *msg);
+
+/* -------------------------------------------------------------- broker -- */
+
+/* One request to the broker and its reply. */
+struct swrap_call {
+	uint16_t op;
+	uint64_t sock;
+	const void *body;   /* request body, may be NULL */
+	size_t body_len;
+	const void *body2;  /* appended after body (setsockopt value) */
+	size_t body2_len;
+	void *rep;          /* reply body buffer */
+	size_t rep_cap;
+	size_t rep_len;     /* out: reply body bytes received */
+	int *fd_out;        /* if set: receive one fd (or -1) */
+	bool cloexec;       /* MSG_CMSG_CLOEXEC for the received fd */
+	bool may_start;     /* start the broker if it is not running */
+	bool interruptible; /* a signal aborts the wait (blocking connect) */
+};
+/* swrap_request sends one request and waits for its reply. Returns 0 or a
+ * positive errno: the reply's err, or the transport failure (ECONNRESET if
+ * the broker is gone). */
+int swrap_request(struct swrap_call *c);
+/* Current broker instance (from HELLO), if known. */
+bool swrap_broker_instance(uint64_t *out);
+void swrap_broker_atfork_child(void);
+/* An fd of the program is being closed/replaced: if it is one of our
+ * control connections, drop it from the pool first. */
+void swrap_broker_fd_closing(int fd);
+void swrap_broker_fds_closing(unsigned int first, unsigned int last);
+
+/* ---------------------------------------------------------------- addr -- */
+
+enum swrap_addr_use { SWRAP_ADDR_BIND, SWRAP_ADDR_CONNECT, SWRAP_ADDR_SENDTO };
+/* Validate and convert a program's sockaddr for a socket of family sfam,
+ * with Linux's checks. Returns 0 or an errno. out->family 0 = no address
+ * (AF_UNSPEC connect/sendto). */
+int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool is_dgram,
+		  enum swrap_addr_use use, struct swrap_addr *out);
+/* Write a wire address as a sockaddr, kernel style: copy min(*len, size),
+ * set *len to the real size. sa may be NULL when *len is 0. */
+void swrap_addr_out(const struct swrap_addr *a, struct sockaddr *sa, socklen_t *len);
+bool swrap_addr_in_network(const struct swrap_addr *a);
+bool swrap_addr_is_broadcast(const struct swrap_addr *a);
+/* For getsockname-like output arguments: EFAULT/EINVAL checks. */
+int swrap_addr_check_outlen(const struct sockaddr *sa, const socklen_t *len);
+
+/* ------------------------------------------------------------ sendrecv -- */
+
+/* stream.c: TCP data on a wrapped fd (a unix stream socket underneath). */
+ssize_t swrap_tcp_send(struct swrap_sock *s, const struct msghdr *msg, int flags);
+ssize_t swrap_tcp_recv(struct swrap_sock *s, struct msghdr *msg, int flags);
+ssize_t swrap_tcp_read(struct swrap_sock *s, void *buf, size_t len);
+ssize_t swrap_tcp_write(struct swrap_sock *s, const void *buf, size_t len);
+
+/* dgram.c: UDP/ICMP data on a wrapped fd (swrap_dgram framing). */
+ssize_t swrap_dgram_send(struct swrap_sock *s, const struct msghdr *msg, int flags);
+ssize_t swrap_dgram_recv(struct swrap_sock *s, struct msghdr *msg, int flags);
+
+/* Shared by sendrecv.c, syscall.c: the policy layer of the msg calls. */
+ssize_t swrap_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t swrap_recvmsg(int fd, struct msghdr *msg, int flags);
+int swrap_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t);
+int swrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
+int swrap_close(int fd);
+int swrap_close_range(unsigned int first, unsigned int last, int flags);
+
+/* Ask the broker for SO_ERROR of a socket: 0, the pending error, or
+ * ECONNRESET if the broker cannot be asked. */
+int swrap_so_error(const struct swrap_sock *s);
+
+#endif /* SWRAP_H */

@@ -1,0 +1,17 @@
+// Package tap is an emulated host's network card on the fabric: a gVisor
+// stack.LinkEndpoint that sends and receives raw IP packets as unix
+// datagrams, one packet per datagram, with no link-layer header.
+//
+// The endpoint does the socket I/O and nothing else. Where a frame goes is
+// asked of a route function (the fabric's routing, see package fabric);
+// the endpoint sends it on the Port(s) the route names, hands it once to the
+// capture hook, or, for a destination in the network with no host behind
+// it, answers the sending stack with an ICMP destination unreachable as a
+// router would, so that connects fail fast instead of timing out.
+//
+// TX batches with sendmmsg and RX with recvmmsg, both inside
+// syscall.RawConn callbacks, so a full peer socket parks the sender in the
+// Go netpoller (back-pressure) instead of dropping the frame, and no OS
+// thread is blocked per NIC. Checksums are computed by netstack on TX
+// (Capabilities is 0), so every captured frame carries valid checksums.
+package tap

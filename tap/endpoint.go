@@ -1,0 +1,563 @@
+package tap
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// Verdict is what the route function decides for a frame.
+type Verdict uint8
+
+const (
+	// Deliver sends the frame on the ports the route function returned
+	// (none is fine: a broadcast nobody else hears is still sent).
+	Deliver Verdict = iota
+	// NoHost means the destination is in the network but no host has it:
+	// the endpoint answers the sender with ICMP destination unreachable.
+	NoHost
+	// Drop discards the frame and counts it in Stats.Dropped.
+	Drop
+)
+
+// RouteFunc decides where a frame to dst goes. It appends the ports to
+// send it on to ports and returns the result, as append does, so that the
+// endpoint can reuse one slice and routing allocates nothing. It is called
+// on the TX path, serialized per endpoint, and must not block.
+type RouteFunc func(dst netip.Addr, ports []*Port) ([]*Port, Verdict)
+
+// CaptureFunc is handed each frame that crosses the fabric, as the slices
+// that make it up. The slices are only valid during the call.
+type CaptureFunc func(ts time.Time, parts [][]byte)
+
+// Config configures an Endpoint.
+type Config struct {
+	// Conn is the host's receive socket, bound, unix datagram. The
+	// endpoint owns it and closes it when detached or closed.
+	Conn *net.UnixConn
+	// MTU is the largest IP packet, and the receive buffer size.
+	MTU uint32
+	// Route decides where each transmitted frame goes. Required.
+	Route RouteFunc
+	// Capture, if set, sees every frame this endpoint puts on the fabric,
+	// once, at TX time, and every ICMP error it makes up.
+	Capture CaptureFunc
+	// ICMPSource4 and ICMPSource6 are the addresses the ICMP destination
+	// unreachable errors come from, as if from a router. They must not be
+	// the host's own address: netstack drops packets from its own address
+	// arriving on a NIC when HandleLocal is on.
+	ICMPSource4, ICMPSource6 netip.Addr
+	// TrustChecksums skips checksum verification on RX. That is safe when
+	// every frame on the fabric comes from one of our own stacks, which
+	// compute checksums on TX; turn it off if something may corrupt frames.
+	TrustChecksums bool
+}
+
+// Stats are an endpoint's counters.
+type Stats struct {
+	TxFrames, TxBytes uint64 // frames put on the fabric (a broadcast counts once)
+	RxFrames, RxBytes uint64 // frames received and delivered to netstack
+	Unreachable       uint64 // frames for which no host exists (answered with ICMP)
+	Dropped           uint64 // frames lost: no route, send failed, bad or truncated RX
+}
+
+const (
+	// maxTxBatch is the most packets sent in one sendmmsg; larger
+	// WritePackets batches are sent in several rounds. It is above the fifo
+	// qdisc's batch of 47.
+	maxTxBatch = 64
+	// maxTxIovs bounds the buffer views of one round.
+	maxTxIovs = 1024
+	// rxBufferBudget bounds the receive buffers per endpoint: an idle host
+	// pins its whole receive batch, so with a 64 KiB MTU it gets 4.
+	rxBufferBudget = 256 << 10
+	maxRxBatch     = 32
+	// copyBelow is the size under which a received frame is copied into a
+	// right-sized view, so that a 64 KiB buffer is not pinned by an ACK
+	// that sits in a socket's queue.
+	copyBelow = 1024
+)
+
+var _ stack.LinkEndpoint = (*Endpoint)(nil)
+
+// Endpoint is a host's NIC on the fabric. Create it with New and hand it to
+// stack.CreateNICWithOptions; netstack calls the LinkEndpoint methods.
+type Endpoint struct {
+	cfg   Config
+	rxRaw syscall.RawConn
+	mtu   atomic.Uint32
+
+	txFrames, txBytes, rxFrames, rxBytes, unreachable, dropped atomic.Uint64
+
+	mu sync.RWMutex
+	// dispatcher is the stack's NIC, set by Attach; guarded by mu.
+	dispatcher stack.NetworkDispatcher
+	// onClose is run by Close; guarded by mu.
+	onClose func()
+
+	txMu sync.Mutex
+	// tx is the TX batch state; guarded by txMu, which serializes
+	// WritePackets.
+	tx txState
+
+	// rx is owned by the RX goroutine.
+	rx rxState
+
+	started   bool // the RX goroutine was started; set in Attach under mu
+	stopOnce  sync.Once
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the RX goroutine
+}
+
+// txState holds arrays allocated once per endpoint so that TX does not
+// allocate per packet.
+type txState struct {
+	hdrs  [maxTxBatch]unix.Mmsghdr
+	iovs  [maxTxIovs]unix.Iovec
+	parts [maxTxIovs][]byte // the same slices as iovs, for the capture hook
+	pkts  [maxTxBatch]txPacket
+	ports []*Port // flat list of every packet's ports; see txPacket
+	icmp  []*localPacket
+	snd   sender
+}
+
+// txPacket is one packet of a round: its views are parts[iov:iov+niov] and
+// its destinations ports[p0:p1].
+type txPacket struct {
+	iov, niov int
+	p0, p1    int
+	size      int
+}
+
+// rxState holds the receive batch: hdrs[i] reads into views[i].
+type rxState struct {
+	hdrs   []unix.Mmsghdr
+	iovs   []unix.Iovec
+	views  []*buffer.View
+	n      int // datagrams received by the last recvmmsg
+	readFn func(fd uintptr) bool
+}
+
+// New returns an endpoint for cfg. The RX goroutine starts when netstack
+// attaches the endpoint.
+func New(cfg Config) (*Endpoint, error) {
+	if cfg.Conn == nil || cfg.Route == nil {
+		return nil, errors.New("tap: Config.Conn and Config.Route are required")
+	}
+	if cfg.MTU < header.IPv6MinimumMTU || cfg.MTU > 65535 {
+		return nil, errors.New("tap: MTU must be 1280..65535")
+	}
+	raw, err := cfg.Conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	e := &Endpoint{cfg: cfg, rxRaw: raw}
+	e.mtu.Store(cfg.MTU)
+	e.tx.snd.writeFn = e.tx.snd.write
+	e.tx.ports = make([]*Port, 0, maxTxBatch)
+
+	n := min(max(rxBufferBudget/int(cfg.MTU), 1), maxRxBatch)
+	e.rx.hdrs = make([]unix.Mmsghdr, n)
+	e.rx.iovs = make([]unix.Iovec, n)
+	e.rx.views = make([]*buffer.View, n)
+	e.rx.readFn = e.rx.read
+	return e, nil
+}
+
+// Stats returns the endpoint's counters.
+func (e *Endpoint) Stats() Stats {
+	return Stats{
+		TxFrames: e.txFrames.Load(), TxBytes: e.txBytes.Load(),
+		RxFrames: e.rxFrames.Load(), RxBytes: e.rxBytes.Load(),
+		Unreachable: e.unreachable.Load(), Dropped: e.dropped.Load(),
+	}
+}
+
+// MTU implements stack.LinkEndpoint.MTU.
+func (e *Endpoint) MTU() uint32 { return e.mtu.Load() }
+
+// SetMTU implements stack.LinkEndpoint.SetMTU. The receive buffers keep the
+// size given to New, so a larger MTU than that would truncate frames; it is
+// capped there.
+func (e *Endpoint) SetMTU(mtu uint32) { e.mtu.Store(min(mtu, e.cfg.MTU)) }
+
+// MaxHeaderLength implements stack.LinkEndpoint: there is no link header.
+func (*Endpoint) MaxHeaderLength() uint16 { return 0 }
+
+// LinkAddress implements stack.LinkEndpoint: the fabric routes by IP
+// address, so there is no link address.
+func (*Endpoint) LinkAddress() tcpip.LinkAddress { return "" }
+
+// SetLinkAddress implements stack.LinkEndpoint; it is ignored.
+func (*Endpoint) SetLinkAddress(tcpip.LinkAddress) {}
+
+// Capabilities implements stack.LinkEndpoint. It is 0 on purpose: netstack
+// then computes checksums on TX, which the capture needs, and there is no
+// link-address resolution.
+func (*Endpoint) Capabilities() stack.LinkEndpointCapabilities { return 0 }
+
+// ARPHardwareType implements stack.LinkEndpoint.
+func (*Endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
+
+// AddHeader implements stack.LinkEndpoint: there is no link header.
+func (*Endpoint) AddHeader(*stack.PacketBuffer) {}
+
+// ParseHeader implements stack.LinkEndpoint: there is no link header.
+func (*Endpoint) ParseHeader(*stack.PacketBuffer) bool { return true }
+
+// IsAttached implements stack.LinkEndpoint.
+func (e *Endpoint) IsAttached() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.dispatcher != nil
+}
+
+// Attach implements stack.LinkEndpoint. The first attach starts the RX
+// goroutine; attaching nil (netstack removing the NIC, as Stack.Wait does
+// before calling Wait) stops it by closing the receive socket, since
+// Stack.Wait calls Wait before Close.
+func (e *Endpoint) Attach(d stack.NetworkDispatcher) {
+	e.mu.Lock()
+	e.dispatcher = d
+	start := d != nil && !e.started
+	if start {
+		e.started = true
+		e.wg.Add(1)
+	}
+	e.mu.Unlock()
+	if start {
+		go e.rxLoop()
+	}
+	if d == nil {
+		e.stop()
+	}
+}
+
+// stop closes the receive socket, which ends the RX goroutine.
+func (e *Endpoint) stop() {
+	e.stopOnce.Do(func() { e.cfg.Conn.Close() })
+}
+
+// Wait implements stack.LinkEndpoint: it waits for the RX goroutine, which
+// must have been stopped by Attach(nil) or Close.
+func (e *Endpoint) Wait() { e.wg.Wait() }
+
+// Close implements stack.LinkEndpoint: it closes the receive socket and
+// waits for the RX goroutine. The Ports are the fabric's and stay open.
+func (e *Endpoint) Close() {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		f := e.onClose
+		e.onClose = nil
+		e.mu.Unlock()
+		if f != nil {
+			f()
+		}
+		e.stop()
+		e.wg.Wait()
+	})
+}
+
+// SetOnCloseAction implements stack.LinkEndpoint.
+func (e *Endpoint) SetOnCloseAction(f func()) {
+	e.mu.Lock()
+	e.onClose = f
+	e.mu.Unlock()
+}
+
+// WritePackets implements stack.LinkWriter. With a fifo qdisc it is called
+// from the qdisc's goroutine; it blocks while a destination is full
+// (back-pressure), which is why the stack package always installs a qdisc:
+// netstack's RX path then never waits on TX.
+func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	all := pkts.AsSlice()
+	e.txMu.Lock()
+	for len(all) > 0 {
+		n := e.txRound(all)
+		all = all[n:]
+	}
+	var icmp []*localPacket
+	if len(e.tx.icmp) > 0 {
+		icmp = e.tx.icmp
+		e.tx.icmp = nil
+	}
+	e.txMu.Unlock()
+
+	// ICMP errors are delivered outside txMu: delivering can make netstack
+	// transmit, which must not find txMu held by its own goroutine.
+	if len(icmp) > 0 {
+		e.deliverLocal(icmp)
+	}
+	return pkts.Len(), nil
+}
+
+// txRound routes, captures and sends as many of pkts as fit in the batch
+// arrays and returns how many it consumed. Called with txMu held.
+func (e *Endpoint) txRound(pkts []*stack.PacketBuffer) int {
+	tx := &e.tx
+	tx.ports = tx.ports[:0]
+	consumed, n, nIov := 0, 0, 0
+	for _, pkt := range pkts {
+		if n == maxTxBatch {
+			break
+		}
+		// Gather the packet's views without AsSlices, which allocates.
+		views, off := pkt.AsViewList()
+		first, size, full := nIov, 0, false
+		for v := views.Front(); v != nil; v = v.Next() {
+			b := v.AsSlice()
+			if off >= len(b) {
+				off -= len(b)
+				continue
+			}
+			b, off = b[off:], 0
+			if len(b) == 0 {
+				continue
+			}
+			if nIov == maxTxIovs {
+				full = true
+				break
+			}
+			tx.parts[nIov] = b
+			tx.iovs[nIov].Base = &b[0]
+			tx.iovs[nIov].SetLen(len(b))
+			nIov++
+			size += len(b)
+		}
+		if full {
+			nIov = first
+			if n > 0 {
+				break // out of iovecs: the packet goes in the next round
+			}
+			// One packet of over maxTxIovs views: nothing sane makes one.
+			e.dropped.Add(1)
+			consumed++
+			continue
+		}
+		consumed++
+		if size == 0 {
+			e.dropped.Add(1)
+			continue
+		}
+		p := &tx.pkts[n]
+		*p = txPacket{iov: first, niov: nIov - first, size: size, p0: len(tx.ports)}
+		n++
+		e.route(p, tx.parts[first:nIov])
+		p.p1 = len(tx.ports)
+	}
+	e.sendRound(n)
+	clear(tx.parts[:nIov])
+	clear(tx.iovs[:nIov])
+	clear(tx.ports)
+	return max(consumed, 1)
+}
+
+// route asks the route function where the packet goes, appending its ports
+// to tx.ports; it captures delivered frames and turns NoHost into an ICMP
+// error queued on tx.icmp.
+func (e *Endpoint) route(p *txPacket, parts [][]byte) {
+	tx := &e.tx
+	dst, ok := destination(parts[0])
+	if !ok {
+		e.dropped.Add(1)
+		return
+	}
+	var v Verdict
+	before := len(tx.ports)
+	tx.ports, v = e.cfg.Route(dst, tx.ports)
+	switch v {
+	case Deliver:
+		e.txFrames.Add(1)
+		e.txBytes.Add(uint64(p.size))
+		if e.cfg.Capture != nil {
+			e.cfg.Capture(time.Now(), parts)
+		}
+	case NoHost:
+		tx.ports = tx.ports[:before]
+		e.unreachable.Add(1)
+		if lp := e.unreachablePacket(parts); lp != nil {
+			tx.icmp = append(tx.icmp, lp)
+		}
+	default:
+		tx.ports = tx.ports[:before]
+		e.dropped.Add(1)
+	}
+}
+
+// sendRound sends the first n packets of tx.pkts. Runs of consecutive
+// packets to the same single port go in one sendmmsg; a packet with several
+// ports (broadcast) is sent to each in turn.
+func (e *Endpoint) sendRound(n int) {
+	tx := &e.tx
+	for i := 0; i < n; i++ {
+		p := &tx.pkts[i]
+		h := &tx.hdrs[i]
+		h.Hdr = unix.Msghdr{Iov: &tx.iovs[p.iov]}
+		h.Hdr.SetIovlen(p.niov)
+		h.Len = 0
+	}
+	for i := 0; i < n; {
+		p := &tx.pkts[i]
+		switch p.p1 - p.p0 {
+		case 0:
+			i++
+		case 1:
+			port := tx.ports[p.p0]
+			j := i + 1
+			for j < n && tx.pkts[j].p1-tx.pkts[j].p0 == 1 && tx.ports[tx.pkts[j].p0] == port {
+				j++
+			}
+			if lost := tx.snd.send(port, tx.hdrs[i:j]); lost > 0 {
+				e.dropped.Add(uint64(lost))
+			}
+			i = j
+		default:
+			for _, port := range tx.ports[p.p0:p.p1] {
+				if lost := tx.snd.send(port, tx.hdrs[i:i+1]); lost > 0 {
+					e.dropped.Add(uint64(lost))
+				}
+			}
+			i++
+		}
+	}
+	for i := 0; i < n; i++ {
+		tx.hdrs[i].Hdr.Iov = nil
+	}
+}
+
+// destination returns the destination address of the IP packet that starts
+// with b (the first view holds all of netstack's headers).
+func destination(b []byte) (netip.Addr, bool) {
+	if len(b) == 0 {
+		return netip.Addr{}, false
+	}
+	switch b[0] >> 4 {
+	case 4:
+		if len(b) >= header.IPv4MinimumSize {
+			return netip.AddrFrom4([4]byte(b[16:20])), true
+		}
+	case 6:
+		if len(b) >= header.IPv6MinimumSize {
+			return netip.AddrFrom16([16]byte(b[24:40])), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// deliverLocal hands packets made up by the endpoint to netstack as if
+// received, and releases them.
+func (e *Endpoint) deliverLocal(pkts []*localPacket) {
+	e.mu.RLock()
+	d := e.dispatcher
+	e.mu.RUnlock()
+	for _, lp := range pkts {
+		if d != nil {
+			d.DeliverNetworkPacket(lp.pkt.NetworkProtocolNumber, lp.pkt)
+			if lp.v6 != nil {
+				lp.v6.deliver(d)
+			}
+		}
+		lp.pkt.DecRef()
+	}
+}
+
+// rxLoop is the RX goroutine: it receives batches of datagrams and delivers
+// them to netstack until the receive socket is closed.
+func (e *Endpoint) rxLoop() {
+	defer e.wg.Done()
+	rx := &e.rx
+	bufSize := int(e.cfg.MTU)
+	for i := range rx.hdrs {
+		rx.views[i] = buffer.NewViewSize(bufSize)
+	}
+	defer func() {
+		for i, v := range rx.views {
+			v.Release()
+			rx.views[i] = nil
+		}
+		clear(rx.iovs)
+		clear(rx.hdrs)
+	}()
+	for {
+		for i := range rx.hdrs {
+			b := rx.views[i].AsSlice()
+			rx.iovs[i].Base = &b[0]
+			rx.iovs[i].SetLen(len(b))
+			rx.hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &rx.iovs[i]}}
+			rx.hdrs[i].Hdr.SetIovlen(1)
+		}
+		rx.n = 0
+		if err := e.rxRaw.Read(rx.readFn); err != nil {
+			return
+		}
+		e.mu.RLock()
+		d := e.dispatcher
+		e.mu.RUnlock()
+		for i := 0; i < rx.n; i++ {
+			e.deliver(d, i)
+		}
+	}
+}
+
+// read is the RawConn.Read callback: false means wait for data.
+func (rx *rxState) read(fd uintptr) bool {
+	for {
+		n, errno := recvmmsg(fd, rx.hdrs)
+		switch errno {
+		case 0:
+			rx.n = n
+			return true
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			// Unexpected on a bound unix datagram socket; report nothing
+			// received and try again.
+			rx.n = 0
+			return true
+		}
+	}
+}
+
+// deliver hands received datagram i to netstack and refills its slot.
+func (e *Endpoint) deliver(d stack.NetworkDispatcher, i int) {
+	rx := &e.rx
+	n := int(rx.hdrs[i].Len)
+	if rx.hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 || n == 0 || d == nil {
+		e.dropped.Add(1)
+		return
+	}
+	v := rx.views[i]
+	var proto tcpip.NetworkProtocolNumber
+	switch v.AsSlice()[0] >> 4 {
+	case 4:
+		proto = header.IPv4ProtocolNumber
+	case 6:
+		proto = header.IPv6ProtocolNumber
+	default:
+		e.dropped.Add(1)
+		return
+	}
+	if n < copyBelow && n*4 < v.Size() {
+		v = buffer.NewViewWithData(v.AsSlice()[:n])
+	} else {
+		v.CapLength(n)
+		rx.views[i] = buffer.NewViewSize(int(e.cfg.MTU))
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+	pkt.RXChecksumValidated = e.cfg.TrustChecksums
+	e.rxFrames.Add(1)
+	e.rxBytes.Add(uint64(n))
+	d.DeliverNetworkPacket(proto, pkt)
+	pkt.DecRef()
+}

@@ -1,0 +1,79 @@
+package tap
+
+import (
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Port is a socket connected to one host's receive socket: the way frames
+// reach that host. It must be connected (not sendto on an unconnected
+// socket) because only then does the kernel wake a sender parked on a full
+// receiver (unix_dgram_peer_wake), which is what makes back-pressure work.
+//
+// A Port may be shared by the endpoints of several hosts: each send holds
+// the socket's write lock for one batch, so batches never interleave.
+type Port struct {
+	conn *net.UnixConn
+	raw  syscall.RawConn
+}
+
+// NewPort wraps c, a unix datagram socket connected to a host's receive
+// socket. The Port owns c from then on.
+func NewPort(c *net.UnixConn) (*Port, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &Port{conn: c, raw: raw}, nil
+}
+
+// Close closes the socket. Senders parked on it return and count their
+// remaining frames as dropped.
+func (p *Port) Close() error { return p.conn.Close() }
+
+// sender is one endpoint's state for sending a run of datagrams on a Port.
+// Its write method is bound once into writeFn so that RawConn.Write gets a
+// callback without a closure being allocated per batch.
+type sender struct {
+	cur     []unix.Mmsghdr // datagrams to send
+	off     int            // how many of cur are done (sent or failed)
+	failed  int            // datagrams the kernel refused
+	writeFn func(fd uintptr) bool
+}
+
+// send sends hdrs on p, parking in the netpoller while p's peer is full.
+// It returns how many datagrams were not delivered.
+func (s *sender) send(p *Port, hdrs []unix.Mmsghdr) int {
+	s.cur, s.off, s.failed = hdrs, 0, 0
+	err := p.raw.Write(s.writeFn)
+	lost := s.failed
+	if err != nil {
+		lost += len(hdrs) - s.off
+	}
+	s.cur = nil
+	return lost
+}
+
+// write is the RawConn.Write callback: it returns false to wait for the
+// socket to become writable again.
+func (s *sender) write(fd uintptr) bool {
+	for s.off < len(s.cur) {
+		n, errno := sendmmsg(fd, s.cur[s.off:])
+		switch {
+		case errno == 0:
+			s.off += n
+		case errno == unix.EINTR:
+		case errno == unix.EAGAIN:
+			return false
+		default:
+			// This datagram cannot be sent (the receiver is gone:
+			// ECONNREFUSED; or it is too big: EMSGSIZE). Skip it so
+			// one bad frame does not hold up the rest.
+			s.failed++
+			s.off++
+		}
+	}
+	return true
+}

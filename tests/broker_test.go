@@ -1,0 +1,696 @@
+package tests
+
+// Broker tests: the real swrap-broker process, driven through the Go
+// client (swrapnet), which speaks the same protocol as the shim.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swrap/swrap/broker"
+	"github.com/swrap/swrap/swrapnet"
+	"github.com/swrap/swrap/wire"
+)
+
+// brokerWithHosts starts a broker for a fresh directory and joins hosts.
+func brokerWithHosts(t *testing.T, env []string, ids ...int) (string, map[int]*swrapnet.Host) {
+	t.Helper()
+	dir := swrapDir(t)
+	startBroker(t, dir, env...)
+	hosts := make(map[int]*swrapnet.Host)
+	for _, id := range ids {
+		h, err := swrapnet.Join(dir, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts[id] = h
+	}
+	return dir, hosts
+}
+
+// status fetches and decodes the broker's STATUS.
+func status(t *testing.T, h *swrapnet.Host) broker.Status {
+	t.Helper()
+	b, err := h.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st broker.Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("status %s: %v", b, err)
+	}
+	return st
+}
+
+// stream is a reproducible pseudo-random byte source.
+type stream struct {
+	r    *rand.ChaCha8
+	left int64
+}
+
+func newStream(seed byte, n int64) *stream {
+	return &stream{r: rand.NewChaCha8([32]byte{seed}), left: n}
+}
+
+func (s *stream) Read(b []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > s.left {
+		b = b[:s.left]
+	}
+	s.r.Read(b)
+	s.left -= int64(len(b))
+	return len(b), nil
+}
+
+func TestTCPTransfer(t *testing.T) {
+	_, hosts := brokerWithHosts(t, nil, 10, 11)
+	for _, fam := range []struct{ name, server string }{
+		{"ipv4", "127.0.0.10:7000"},
+		{"ipv6", "[fd00::5357:5f0a]:7000"},
+	} {
+		for _, size := range []int64{1, 100 << 20} {
+			t.Run(fam.name+"/"+itoa(int(size)), func(t *testing.T) {
+				ln, err := hosts[10].Listen("tcp", fam.server)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+				type result struct {
+					sum  [32]byte
+					n    int64
+					peer string
+					err  error
+				}
+				got := make(chan result, 1)
+				go func() {
+					c, err := ln.Accept()
+					if err != nil {
+						got <- result{err: err}
+						return
+					}
+					defer c.Close()
+					h := sha256.New()
+					n, err := io.Copy(h, c)
+					var r result
+					copy(r.sum[:], h.Sum(nil))
+					r.n, r.err, r.peer = n, err, c.RemoteAddr().String()
+					// Answer with the digest, so both directions carry data.
+					c.Write(r.sum[:])
+					got <- r
+				}()
+				c, err := hosts[11].Dial("tcp", fam.server)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				want := sha256.New()
+				if _, err := io.Copy(io.MultiWriter(c, want), newStream(1, size)); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.(*swrapnet.Conn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				echo, err := io.ReadAll(c)
+				if err != nil {
+					t.Fatalf("reading the digest back: %v", err)
+				}
+				r := <-got
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				if r.n != size || !bytes.Equal(r.sum[:], want.Sum(nil)) || !bytes.Equal(echo, r.sum[:]) {
+					t.Fatalf("received %d bytes with digest %x (echoed %x), sent %d with %x", r.n, r.sum, echo, size, want.Sum(nil))
+				}
+				wantPeer := "127.0.0.11"
+				if fam.name == "ipv6" {
+					wantPeer = "fd00::5357:5f0b"
+				}
+				if ap := netip.MustParseAddrPort(r.peer); ap.Addr().String() != wantPeer {
+					t.Errorf("server saw peer %s, want %s", r.peer, wantPeer)
+				}
+			})
+		}
+	}
+}
+
+func TestConnectErrors(t *testing.T) {
+	dir, hosts := brokerWithHosts(t, nil, 10, 11)
+	_ = dir
+	ln, err := hosts[10].Listen("tcp", "127.0.0.10:7100") // makes host 10 exist
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cases := []struct {
+		name, addr string
+		want       syscall.Errno
+	}{
+		{"refused", "127.0.0.10:7101", syscall.ECONNREFUSED},
+		{"refused6", "[fd00::5357:5f0a]:7101", syscall.ECONNREFUSED},
+		{"outside network", "192.0.2.1:80", syscall.ENETUNREACH},
+		{"loopback ::1", "[::1]:80", syscall.ENETUNREACH},
+		{"no such host", "127.0.0.99:80", syscall.EHOSTUNREACH},
+		{"no such host6", "[fd00::5357:5f3f]:80", syscall.EHOSTUNREACH},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			conn, err := hosts[11].Dial("tcp", c.addr)
+			elapsed := time.Since(start)
+			if err == nil {
+				conn.Close()
+				t.Fatalf("connect to %s succeeded", c.addr)
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("connect to %s: %v, want %v", c.addr, err, c.want)
+			}
+			if elapsed > time.Second {
+				t.Errorf("connect to %s took %v, want < 1 s", c.addr, elapsed)
+			}
+		})
+	}
+}
+
+func TestBindErrors(t *testing.T) {
+	_, hosts := brokerWithHosts(t, nil, 10, 11)
+	h := hosts[10]
+	ln, err := h.Listen("tcp", "127.0.0.10:7200") // with SO_REUSEADDR, as servers do
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ListenTCP("tcp", "127.0.0.10:7200", false); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("second bind: %v, want EADDRINUSE", err)
+	}
+	if _, err := h.Listen("tcp", "127.0.0.10:7200"); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("second bind with SO_REUSEADDR while listening: %v, want EADDRINUSE (as Linux)", err)
+	}
+	if _, err := h.Listen("tcp", "127.0.0.11:7200"); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("bind to another host's address: %v, want EADDRNOTAVAIL", err)
+	}
+	// A connection closed first by the server leaves its port in
+	// TIME-WAIT: a new listener needs SO_REUSEADDR (on both the old and the
+	// new socket), as on Linux.
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+	}()
+	c, err := hosts[11].Dial("tcp", "127.0.0.10:7200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(c) // the server closes first
+	c.Close()
+	ln.Close()
+	time.Sleep(100 * time.Millisecond)
+	if l, err := h.ListenTCP("tcp", "127.0.0.10:7200", false); err == nil {
+		l.Close()
+		t.Errorf("bind over TIME-WAIT without SO_REUSEADDR succeeded, want EADDRINUSE")
+	} else if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("bind over TIME-WAIT without SO_REUSEADDR: %v, want EADDRINUSE", err)
+	}
+	l, err := h.ListenTCP("tcp", "127.0.0.10:7200", true)
+	if err != nil {
+		t.Fatalf("bind over TIME-WAIT with SO_REUSEADDR: %v", err)
+	}
+	l.Close()
+}
+
+// echoOnce accepts one connection and hands it to f.
+func acceptOne(t *testing.T, ln net.Listener, f func(net.Conn)) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		f(c)
+	}()
+	return done
+}
+
+func TestHalfCloseAndReset(t *testing.T) {
+	_, hosts := brokerWithHosts(t, nil, 10, 11)
+	ln, err := hosts[10].Listen("tcp", "127.0.0.10:7300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	t.Run("half-close", func(t *testing.T) {
+		done := acceptOne(t, ln, func(c net.Conn) {
+			b, err := io.ReadAll(c) // ends at the client's FIN
+			if err != nil || string(b) != "request" {
+				t.Errorf("server read %q, %v", b, err)
+			}
+			if _, err := c.Write([]byte("reply after EOF")); err != nil {
+				t.Errorf("server write after peer's FIN: %v", err)
+			}
+		})
+		c, err := hosts[11].Dial("tcp", "127.0.0.10:7300")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("request"))
+		c.(*swrapnet.Conn).CloseWrite()
+		b, err := io.ReadAll(c)
+		if err != nil || string(b) != "reply after EOF" {
+			t.Errorf("client read %q, %v", b, err)
+		}
+		<-done
+	})
+
+	t.Run("linger 0 resets", func(t *testing.T) {
+		done := acceptOne(t, ln, func(c net.Conn) {
+			if err := c.(*swrapnet.Conn).SetLinger(0); err != nil {
+				t.Error(err)
+			}
+		})
+		c, err := hosts[11].Dial("tcp", "127.0.0.10:7300")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		<-done
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.ReadAll(c)
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("read after the peer's linger-0 close: %v, want ECONNRESET", err)
+		}
+	})
+}
+
+func TestUDP(t *testing.T) {
+	_, hosts := brokerWithHosts(t, nil, 10, 11, 12)
+	for _, fam := range []struct{ name, server, client string }{
+		{"ipv4", "127.0.0.10:5300", "127.0.0.11"},
+		{"ipv6", "[fd00::5357:5f0a]:5300", "fd00::5357:5f0b"},
+	} {
+		t.Run(fam.name, func(t *testing.T) {
+			srv, err := hosts[10].ListenPacket("udp", fam.server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			cli, err := hosts[11].ListenPacket("udp", net.JoinHostPort(fam.client, "0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			to := net.UDPAddrFromAddrPort(netip.MustParseAddrPort(fam.server))
+			if _, err := cli.WriteTo([]byte("ping"), to); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 100)
+			srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := srv.ReadFrom(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(buf[:n]) != "ping" || from.String() != cli.LocalAddr().String() {
+				t.Errorf("server got %q from %v, want \"ping\" from %v", buf[:n], from, cli.LocalAddr())
+			}
+			srv.WriteTo([]byte("pong"), from)
+			cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err = cli.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "pong" || from.String() != to.String() {
+				t.Errorf("client got %q from %v (%v), want \"pong\" from %v", buf[:n], from, err, to)
+			}
+		})
+	}
+
+	t.Run("broadcast", func(t *testing.T) {
+		var rx []*swrapnet.PacketConn
+		for _, id := range []int{10, 12} {
+			pc, err := hosts[id].ListenPacket("udp4", "0.0.0.0:5400")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			rx = append(rx, pc)
+		}
+		other, err := hosts[12].ListenPacket("udp4", "0.0.0.0:5401") // another port: must not receive
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		tx, err := hosts[11].ListenPacket("udp4", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Close()
+		bcast := &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: 5400}
+		if _, err := tx.WriteTo([]byte("no"), bcast); !errors.Is(err, syscall.EACCES) {
+			t.Errorf("broadcast without SO_BROADCAST: %v, want EACCES", err)
+		}
+		if err := tx.SetBroadcast(true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.WriteTo([]byte("all"), bcast); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 10)
+		for i, pc := range rx {
+			pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "all" || !strings.HasPrefix(from.String(), "127.0.0.11:") {
+				t.Errorf("receiver %d: %q from %v, %v", i, buf[:n], from, err)
+			}
+		}
+		other.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, _, err := other.ReadFrom(buf); err == nil {
+			t.Errorf("a socket on another port received %q", buf[:n])
+		}
+	})
+}
+
+func TestICMPEcho(t *testing.T) {
+	_, hosts := brokerWithHosts(t, nil, 10, 11)
+	if _, err := hosts[10].ListenPacket("udp", "127.0.0.10:0"); err != nil { // host 10 exists
+		t.Fatal(err)
+	}
+	for _, fam := range []struct {
+		network, dst string
+		req, rep     byte
+	}{
+		{"icmp", "127.0.0.10", 8, 0},
+		{"icmp6", "fd00::5357:5f0a", 128, 129},
+	} {
+		t.Run(fam.network, func(t *testing.T) {
+			local := "0.0.0.0:0"
+			if fam.network == "icmp6" {
+				local = "[::]:0"
+			}
+			pc, err := hosts[11].ListenPacket(fam.network, local)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			// type, code, checksum, id, seq: the stack fills in id and checksum.
+			msg := []byte{fam.req, 0, 0, 0, 0, 0, 0, 1, 's', 'w', 'r', 'a', 'p'}
+			if _, err := pc.WriteTo(msg, &net.IPAddr{IP: net.ParseIP(fam.dst)}); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 100)
+			pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(msg) || buf[0] != fam.rep || string(buf[8:n]) != "swrap" || from.String() != fam.dst {
+				t.Errorf("reply %x from %v, want type %d with our payload from %s", buf[:n], from, fam.rep, fam.dst)
+			}
+		})
+	}
+}
+
+// TestCapture checks with tshark, checksum validation on, that the capture
+// holds every frame once, valid, with the handshake, the data and the FINs.
+func TestCapture(t *testing.T) {
+	tshark := needTool(t, "tshark")
+	dir := swrapDir(t)
+	capFile := filepath.Join(dir, "capture.pcap")
+	cmd := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
+	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
+	ln, err := h10.Listen("tcp", "127.0.0.10:7400")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := strings.Repeat("swrap capture ", 20000) // 280 kB: several segments
+	done := acceptOne(t, ln, func(c net.Conn) {
+		b, _ := io.ReadAll(c)
+		c.Write([]byte("got " + itoa(len(b))))
+	})
+	c, err := h11.Dial("tcp", "127.0.0.10:7400")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte(payload))
+	c.(*swrapnet.Conn).CloseWrite()
+	reply, _ := io.ReadAll(c)
+	c.Close()
+	<-done
+	ln.Close()
+	if string(reply) != "got "+itoa(len(payload)) {
+		t.Fatalf("reply %q", reply)
+	}
+	time.Sleep(100 * time.Millisecond) // the last ACKs
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Wait()
+
+	run := func(filter string, fields ...string) []string {
+		args := []string{"-r", capFile, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
+			"-o", "udp.check_checksum:TRUE", "-Y", filter, "-T", "fields"}
+		for _, f := range fields {
+			args = append(args, "-e", f)
+		}
+		out, err := exec.Command(tshark, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tshark %v: %v\n%s", args, err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	if all := run("frame"); len(all) == 0 {
+		t.Fatal("empty capture")
+	}
+	if bad := run(`ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || _ws.expert.severity == "error"`, "frame.number"); len(bad) > 0 {
+		t.Errorf("frames with bad checksums or errors: %v", bad)
+	}
+	if re := run("tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission || tcp.analysis.duplicate_ack", "frame.number"); len(re) > 0 {
+		t.Errorf("frames flagged as retransmitted or duplicated: %v", re)
+	}
+	syn := run("tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.port == 7400", "ip.src")
+	synack := run("tcp.flags.syn == 1 && tcp.flags.ack == 1 && tcp.port == 7400", "ip.src")
+	fins := run("tcp.flags.fin == 1 && tcp.port == 7400", "ip.src")
+	if len(syn) != 1 || syn[0] != "127.0.0.11" || len(synack) != 1 || synack[0] != "127.0.0.10" {
+		t.Errorf("handshake: SYN from %v, SYN-ACK from %v", syn, synack)
+	}
+	if len(fins) != 2 || fins[0] == fins[1] {
+		t.Errorf("FINs from %v, want one from each side", fins)
+	}
+	var sent int
+	for _, l := range run("tcp.port == 7400 && ip.src == 127.0.0.11 && tcp.len > 0", "tcp.len") {
+		sent += atoi(l)
+	}
+	if sent != len(payload) {
+		t.Errorf("capture shows %d payload bytes from the client, sent %d", sent, len(payload))
+	}
+	if rst := run("tcp.flags.reset == 1", "frame.number"); len(rst) > 0 {
+		t.Errorf("unexpected RSTs in frames %v", rst)
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// TestRefusedShowsRST checks that ECONNREFUSED is a real RST on the wire.
+func TestRefusedShowsRST(t *testing.T) {
+	dir := swrapDir(t)
+	capFile := filepath.Join(dir, "refused.pcap")
+	cmd := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
+	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
+	ln, err := h10.Listen("tcp", "127.0.0.10:1") // host 10 exists
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, err := h11.Dial("tcp", "127.0.0.10:7500"); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial: %v", err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Wait()
+	f, err := readCapture(capFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rst bool
+	for _, p := range f {
+		if p.srcIP == "127.0.0.10" && p.srcPort == 7500 && p.rst {
+			rst = true
+		}
+	}
+	if !rst {
+		t.Errorf("no RST from 127.0.0.10:7500 in the capture (%d frames)", len(f))
+	}
+}
+
+// TestDeadClientLeavesNothing kills a client process mid-transfer and checks
+// through STATUS that its sessions, goroutines and fds are gone.
+func TestDeadClientLeavesNothing(t *testing.T) {
+	dir, hosts := brokerWithHosts(t, nil, 10)
+	ln, err := hosts[10].Listen("tcp", "127.0.0.10:7600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the server: reads until the connection ends
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
+	time.Sleep(50 * time.Millisecond)
+	base := status(t, hosts[10])
+
+	child := exec.Command(os.Args[0], "-test.run=^TestHelperSender$")
+	child.Env = append(cleanEnv(), "SWRAP_HELPER_DIR="+dir)
+	stdout, _ := child.StdoutPipe()
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 8)
+	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "sending\n" {
+		t.Fatalf("child did not start sending: %q %v", line, err)
+	}
+	mid := status(t, hosts[10])
+	if mid.Sessions < base.Sessions+2 {
+		t.Errorf("during the transfer: %d sessions, want at least %d", mid.Sessions, base.Sessions+2)
+	}
+	child.Process.Kill()
+	child.Wait()
+	wg.Wait()
+
+	var st broker.Status
+	for i := 0; i < 100; i++ {
+		st = status(t, hosts[10])
+		if st.Sessions == base.Sessions && st.Goroutines <= base.Goroutines && st.FDs <= base.FDs {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st.Sessions != base.Sessions || st.Goroutines > base.Goroutines || st.FDs > base.FDs {
+		t.Errorf("after the client died: sessions %d, goroutines %d, fds %d; before it: %d, %d, %d",
+			st.Sessions, st.Goroutines, st.FDs, base.Sessions, base.Goroutines, base.FDs)
+	}
+}
+
+// TestHelperSender is the client that TestDeadClientLeavesNothing kills: it
+// sends to host 10 forever.
+func TestHelperSender(t *testing.T) {
+	dir := os.Getenv("SWRAP_HELPER_DIR")
+	if dir == "" {
+		t.Skip("run by TestDeadClientLeavesNothing")
+	}
+	c, err := swrapnet.MustJoin(dir, 11).Dial("tcp", "127.0.0.10:7600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	c.Write(buf)
+	os.Stdout.Write([]byte("sending\n"))
+	for {
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMalformedMessages sends 1000 malformed control messages: each gets an
+// error reply, and the broker keeps serving.
+func TestMalformedMessages(t *testing.T) {
+	dir, hosts := brokerWithHosts(t, nil, 10, 11)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(dir, "swrap", "broker.sock")}); err != nil {
+		t.Fatal(err)
+	}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+	rng := rand.New(rand.NewPCG(1, 2))
+	hello := wire.AppendRequest(nil, wire.OpHello, 0, wire.Hello{PID: 1, Iface: 10}.Encode())
+	gen := []func() []byte{
+		func() []byte { b := make([]byte, rng.IntN(64)); fill(rng, b); return b },            // noise
+		func() []byte { return hello[:rng.IntN(16)] },                                         // short header
+		func() []byte { b := bytes.Clone(hello); b[4] = 9; return b },                         // other version
+		func() []byte { return wire.AppendRequest(nil, wire.Op(100+rng.IntN(1000)), 0, nil) }, // unknown op
+		func() []byte { return wire.AppendRequest(nil, wire.OpBind, rng.Uint64()|1<<40, make([]byte, 24)) },
+		func() []byte { return wire.AppendRequest(nil, wire.OpSocket, 0, make([]byte, rng.IntN(15))) },
+		func() []byte { return wire.AppendRequest(nil, wire.OpSocket, 0, wire.Socket{Family: 2, Type: 1, Iface: 99}.Encode()) },
+		func() []byte { return wire.AppendRequest(nil, wire.OpSocket, 0, wire.Socket{Family: 1, Type: 1, Iface: 10}.Encode()) },
+		func() []byte { return wire.AppendRequest(nil, wire.OpHello, 0, []byte{1, 2}) },
+		func() []byte { b := make([]byte, wire.MaxMessage+100); fill(rng, b); return b }, // oversized
+	}
+	buf := make([]byte, wire.MaxMessage)
+	errs := 0
+	for i := 0; i < 1000; i++ {
+		msg := gen[i%len(gen)]()
+		if i%len(gen) == 0 && len(msg) == 0 {
+			msg = []byte{0}
+		}
+		if _, err := unix.Write(fd, msg); err != nil {
+			t.Fatalf("message %d: write: %v", i, err)
+		}
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			t.Fatalf("message %d (%x...): no reply: %v", i, msg[:min(len(msg), 16)], err)
+		}
+		rep, err := wire.ParseReply(buf[:n])
+		if err != nil {
+			t.Fatalf("message %d: unreadable reply %x: %v", i, buf[:n], err)
+		}
+		if rep.Err != 0 {
+			errs++
+		}
+	}
+	if errs != 1000 {
+		t.Errorf("%d of 1000 malformed messages got an error reply", errs)
+	}
+	// Still serving: a real exchange works.
+	ln, err := hosts[10].Listen("tcp", "127.0.0.10:7700")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := acceptOne(t, ln, func(c net.Conn) { c.Write([]byte("alive")) })
+	c, err := hosts[11].Dial("tcp", "127.0.0.10:7700")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	c.Close()
+	<-done
+	if string(b) != "alive" {
+		t.Errorf("after the malformed messages: read %q", b)
+	}
+}
+
+func fill(r *rand.Rand, b []byte) {
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+}

@@ -1,0 +1,213 @@
+/* bind.c - bind() and listen() semantics, address reuse. */
+#include "conf.h"
+
+/* bindport binds fd to SELF:port of family fam; returns the bind result. */
+static int bindport(int fd, int fam, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = selfaddr(fam, port, &ss);
+	return bind(fd, SA(&ss), len);
+}
+
+/* reusable makes a TCP socket with SO_REUSEADDR set to on. */
+static int reusable(int fam, int on)
+{
+	int fd = xsocket(fam, SOCK_STREAM);
+	if (on)
+		setint(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	return fd;
+}
+
+int main(void)
+{
+	conf_init("bind");
+	struct sockaddr_storage ss, got;
+	socklen_t len, glen;
+
+	{
+		int fd = xsocket(AF_INET, SOCK_STREAM);
+		int r = bindport(fd, AF_INET, 0);
+		glen = sizeof(got);
+		getsockname(fd, SA(&got), &glen);
+		check("bind_self4_port0", "%s %s len=%u", ok0(r), sastr(SA(&got), -1), (unsigned)glen);
+		check("bind_twice", "%s", ok0(bindport(fd, AF_INET, 0)));
+		int port = saport(SA(&got));
+		int fd2 = xsocket(AF_INET, SOCK_STREAM);
+		check("bind_inuse", "%s", ok0(bindport(fd2, AF_INET, port)));
+		int u = xsocket(AF_INET, SOCK_DGRAM);
+		check("bind_udp_same_port_as_tcp", "%s", ok0(bindport(u, AF_INET, port)));
+		close(u);
+		close(fd2);
+		close(fd);
+		/* The port is free again once the only socket on it is closed. */
+		fd = xsocket(AF_INET, SOCK_STREAM);
+		check("bind_after_close", "%s", ok0(bindport(fd, AF_INET, port)));
+		close(fd);
+	}
+
+	{
+		int fd = xsocket(AF_INET6, SOCK_STREAM);
+		int r = bindport(fd, AF_INET6, 0);
+		glen = sizeof(got);
+		getsockname(fd, SA(&got), &glen);
+		check("bind_self6_port0", "%s %s len=%u", ok0(r), sastr(SA(&got), -1), (unsigned)glen);
+		close(fd);
+	}
+
+	{
+		int fd = xsocket(AF_INET, SOCK_STREAM);
+		len = anyaddr(AF_INET, 0, &ss);
+		int r = bind(fd, SA(&ss), len);
+		glen = sizeof(got);
+		getsockname(fd, SA(&got), &glen);
+		check("bind_any4", "%s %s", ok0(r), sastr(SA(&got), -1));
+		close(fd);
+		fd = xsocket(AF_INET6, SOCK_STREAM);
+		len = anyaddr(AF_INET6, 0, &ss);
+		r = bind(fd, SA(&ss), len);
+		glen = sizeof(got);
+		getsockname(fd, SA(&got), &glen);
+		check("bind_any6", "%s %s", ok0(r), sastr(SA(&got), -1));
+		close(fd);
+	}
+
+	{
+		/* Linux accepts AF_UNSPEC + INADDR_ANY on an AF_INET socket. */
+		int fd = xsocket(AF_INET, SOCK_DGRAM);
+		struct sockaddr_in sin = {.sin_family = AF_UNSPEC};
+		int r = bind(fd, (struct sockaddr *)&sin, sizeof(sin));
+		check("bind_unspec_any", "%s", ok0(r));
+		close(fd);
+		fd = xsocket(AF_INET, SOCK_DGRAM);
+		sin.sin_addr = conf_addr4;
+		check("bind_unspec_self", "%s", ok0(bind(fd, (struct sockaddr *)&sin, sizeof(sin))));
+		close(fd);
+	}
+
+	{
+		int fd = xsocket(AF_INET, SOCK_STREAM);
+		len = selfaddr(AF_INET, 0, &ss);
+		check("bind_short_addrlen4", "%s", ok0(bind(fd, SA(&ss), 8)));
+		ss.ss_family = AF_INET6;
+		check("bind_wrong_family4", "%s", ok0(bind(fd, SA(&ss), len)));
+		close(fd);
+		fd = xsocket(AF_INET6, SOCK_STREAM);
+		len = selfaddr(AF_INET6, 0, &ss);
+		check("bind_short_addrlen6", "%s", ok0(bind(fd, SA(&ss), 16)));
+		ss.ss_family = AF_INET;
+		check("bind_wrong_family6", "%s", ok0(bind(fd, SA(&ss), len)));
+		close(fd);
+	}
+
+	{
+		/* bind only, never send: the address must not be local. */
+		int fd = xsocket(AF_INET, SOCK_STREAM);
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr = conf_nonlocal4};
+		check("bind_nonlocal4", "%s", ok0(bind(fd, (struct sockaddr *)&sin, sizeof(sin))));
+		close(fd);
+		fd = xsocket(AF_INET, SOCK_DGRAM);
+		check("bind_nonlocal4_udp", "%s", ok0(bind(fd, (struct sockaddr *)&sin, sizeof(sin))));
+		close(fd);
+	}
+
+	{
+		/* Both SO_REUSEADDR, neither listening: Linux allows the second
+		 * bind, but only one of them may listen. */
+		int port;
+		int a = reusable(AF_INET, 1), b = reusable(AF_INET, 1);
+		bindport(a, AF_INET, 0);
+		port = localport(a);
+		check("bind_reuseaddr_both_unlistened", "%s", ok0(bindport(b, AF_INET, port)));
+		check("listen_first_of_reused", "%s", ok0(listen(a, 4)));
+		check("listen_second_of_reused", "%s", ok0(listen(b, 4)));
+		close(a);
+		close(b);
+
+		/* A listener holds its port even against SO_REUSEADDR. */
+		a = reusable(AF_INET, 1);
+		bindport(a, AF_INET, 0);
+		port = localport(a);
+		listen(a, 4);
+		b = reusable(AF_INET, 1);
+		check("bind_reuseaddr_vs_listener", "%s", ok0(bindport(b, AF_INET, port)));
+		close(b);
+		b = reusable(AF_INET, 0);
+		check("bind_noreuse_vs_listener", "%s", ok0(bindport(b, AF_INET, port)));
+		close(b);
+		close(a);
+	}
+
+	{
+		/* The server closes first, so its end of the connection lingers
+		 * (FIN_WAIT/TIME_WAIT) on the listener's port after everything is
+		 * closed. Rebinding that port needs SO_REUSEADDR. */
+		int port;
+		int l = reusable(AF_INET, 1);
+		bindport(l, AF_INET, 0);
+		port = localport(l);
+		listen(l, 4);
+		int c = tcp_connect(AF_INET, port);
+		int s = accept(l, NULL, NULL);
+		close(l);
+		close(s);
+		char buf[4];
+		waitev(c, POLLIN, 5000);
+		check("timewait_peer_eof", "%s", res(recv(c, buf, sizeof(buf), MSG_DONTWAIT)));
+		close(c);
+		usleep(50 * 1000);
+		int b = reusable(AF_INET, 0);
+		check("bind_timewait_noreuse", "%s", ok0(bindport(b, AF_INET, port)));
+		close(b);
+		b = reusable(AF_INET, 1);
+		check("bind_timewait_reuseaddr", "%s", ok0(bindport(b, AF_INET, port)));
+		check("listen_timewait_reuseaddr", "%s", ok0(listen(b, 4)));
+		close(b);
+	}
+
+	{
+		/* Dual stack: a v6 wildcard socket (V6ONLY=0) owns the v4 port
+		 * too; with V6ONLY=1 it does not. */
+		int port;
+		int a = xsocket(AF_INET6, SOCK_STREAM);
+		len = anyaddr(AF_INET6, 0, &ss);
+		bind(a, SA(&ss), len);
+		port = localport(a);
+		int b = xsocket(AF_INET, SOCK_STREAM);
+		check("bind_v4_vs_dualstack_any6", "%s", ok0(bindport(b, AF_INET, port)));
+		close(b);
+		close(a);
+
+		a = xsocket(AF_INET6, SOCK_STREAM);
+		setint(a, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+		bind(a, SA(&ss), len);
+		port = localport(a);
+		b = xsocket(AF_INET, SOCK_STREAM);
+		check("bind_v4_vs_v6only_any6", "%s", ok0(bindport(b, AF_INET, port)));
+		close(b);
+		close(a);
+	}
+
+	{
+		int fd = xsocket(AF_INET, SOCK_STREAM);
+		check("listen_autobind", "%s", ok0(listen(fd, 4)));
+		glen = sizeof(got);
+		getsockname(fd, SA(&got), &glen);
+		check("listen_autobind_name", "%s", sastr(SA(&got), -1));
+		check("listen_again", "%s", ok0(listen(fd, 8)));
+		check("bind_after_listen", "%s", ok0(bindport(fd, AF_INET, 0)));
+		close(fd);
+
+		int u = xsocket(AF_INET, SOCK_DGRAM);
+		check("listen_udp", "%s", ok0(listen(u, 4)));
+		close(u);
+
+		int c, s;
+		tcp_pair(AF_INET, &c, &s);
+		check("listen_connected", "%s", ok0(listen(c, 4)));
+		check("bind_connected", "%s", ok0(bindport(c, AF_INET, 0)));
+		close(c);
+		close(s);
+	}
+
+	conf_done();
+}

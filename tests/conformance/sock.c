@@ -1,0 +1,147 @@
+/* sock.c - socket() errors and socket options. */
+#include "conf.h"
+
+/* sotype prints SO_TYPE/SO_DOMAIN/SO_PROTOCOL of a new socket. */
+static void sotype(const char *name, int fam, int type)
+{
+	int fd = xsocket(fam, type);
+	char *b = ring();
+	snprintf(b, 256, "type=%s", getint(fd, SOL_SOCKET, SO_TYPE));
+	check(name, "%s domain=%s proto=%s", b, getint(fd, SOL_SOCKET, SO_DOMAIN),
+	      getint(fd, SOL_SOCKET, SO_PROTOCOL));
+	close(fd);
+}
+
+/* bufsize sets a buffer size option and prints whether get >= set. */
+static void bufsize(const char *name, int type, int opt)
+{
+	int fd = xsocket(AF_INET, type);
+	int want = 65536, got = 0;
+	socklen_t len = sizeof(got);
+	const char *s = setint(fd, SOL_SOCKET, opt, want);
+	int r = getsockopt(fd, SOL_SOCKET, opt, &got, &len);
+	check(name, "set=%s get=%s ge=%d", s, ok0(r), got >= want);
+	close(fd);
+}
+
+int main(void)
+{
+	conf_init("sock");
+
+	check("socket_bad_domain", "%s", res(socket(12345, SOCK_STREAM, 0)));
+	check("socket_bad_type", "%s", res(socket(AF_INET, 99, 0)));
+	check("socket_bad_proto_stream", "%s", res(socket(AF_INET, SOCK_STREAM, IPPROTO_UDP)));
+	check("socket_bad_proto_dgram", "%s", res(socket(AF_INET6, SOCK_DGRAM, IPPROTO_TCP)));
+	check("socket_bad_flags", "%s", res(socket(AF_INET, SOCK_STREAM | 0x40000000, 0)));
+
+	{
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		check("socket_type_flags", "%s", fdflags(fd));
+		close(fd);
+		fd = xsocket(AF_INET6, SOCK_DGRAM);
+		check("socket_default_flags", "%s", fdflags(fd));
+		close(fd);
+	}
+
+	sotype("so_type_tcp4", AF_INET, SOCK_STREAM);
+	sotype("so_type_udp4", AF_INET, SOCK_DGRAM);
+	sotype("so_type_tcp6", AF_INET6, SOCK_STREAM);
+	sotype("so_type_udp6", AF_INET6, SOCK_DGRAM);
+
+	{
+		int port;
+		int fd = bound(AF_INET, SOCK_STREAM, &port);
+		const char *before = getint(fd, SOL_SOCKET, SO_ACCEPTCONN);
+		listen(fd, 4);
+		check("so_acceptconn", "before=%s after=%s", before, getint(fd, SOL_SOCKET, SO_ACCEPTCONN));
+		close(fd);
+	}
+
+	{
+		int fd = xsocket(AF_INET, SOCK_STREAM);
+		const char *def = getint(fd, IPPROTO_TCP, TCP_NODELAY);
+		const char *set = setint(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+		check("tcp_nodelay", "default=%s set=%s get=%s", def, set,
+		      strcmp(getint(fd, IPPROTO_TCP, TCP_NODELAY), "0") ? "on" : "off");
+		setint(fd, IPPROTO_TCP, TCP_NODELAY, 0);
+		check("tcp_nodelay_clear", "%s", getint(fd, IPPROTO_TCP, TCP_NODELAY));
+
+		def = getint(fd, SOL_SOCKET, SO_KEEPALIVE);
+		set = setint(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+		check("so_keepalive", "default=%s set=%s get=%s", def, set,
+		      strcmp(getint(fd, SOL_SOCKET, SO_KEEPALIVE), "0") ? "on" : "off");
+
+		def = getint(fd, SOL_SOCKET, SO_REUSEADDR);
+		set = setint(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+		check("so_reuseaddr", "default=%s set=%s get=%s", def, set,
+		      strcmp(getint(fd, SOL_SOCKET, SO_REUSEADDR), "0") ? "on" : "off");
+
+		check("so_error_fresh", "%s", getint(fd, SOL_SOCKET, SO_ERROR));
+		check("so_rcvlowat_default", "%s", getint(fd, SOL_SOCKET, SO_RCVLOWAT));
+
+		struct linger lg = {.l_onoff = 7, .l_linger = 7};
+		socklen_t len = sizeof(lg);
+		int r = getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len);
+		check("so_linger_default", "%s onoff=%d linger=%d len=%u", ok0(r), lg.l_onoff, lg.l_linger,
+		      (unsigned)len);
+		lg.l_onoff = 1;
+		lg.l_linger = 5;
+		r = setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		memset(&lg, 0, sizeof(lg));
+		len = sizeof(lg);
+		getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len);
+		check("so_linger_set", "%s onoff=%d linger=%d", ok0(r), lg.l_onoff != 0, lg.l_linger);
+
+		check("so_bad_optname", "%s", getint(fd, SOL_SOCKET, 9999));
+		check("tcp_v6only_on_inet", "%s", getint(fd, IPPROTO_IPV6, IPV6_V6ONLY));
+		set = setint(fd, IPPROTO_IP, IP_TTL, 20);
+		check("ip_ttl_set", "set=%s get=%s", set, getint(fd, IPPROTO_IP, IP_TTL));
+		check("ip_ttl_bad", "%s", setint(fd, IPPROTO_IP, IP_TTL, 256));
+		check("ip_ttl_default_restore", "set=%s", setint(fd, IPPROTO_IP, IP_TTL, -1));
+		check("ip_ttl_default", "%s", getint(fd, IPPROTO_IP, IP_TTL));
+		set = setint(fd, IPPROTO_IP, IP_TOS, 0x10);
+		check("ip_tos_set", "set=%s get=%s", set, getint(fd, IPPROTO_IP, IP_TOS));
+		close(fd);
+	}
+
+	{
+		int fd = xsocket(AF_INET, SOCK_DGRAM);
+		check("tcp_nodelay_on_udp", "%s", getint(fd, IPPROTO_TCP, TCP_NODELAY));
+		close(fd);
+	}
+
+	bufsize("so_rcvbuf_tcp", SOCK_STREAM, SO_RCVBUF);
+	bufsize("so_sndbuf_tcp", SOCK_STREAM, SO_SNDBUF);
+	bufsize("so_rcvbuf_udp", SOCK_DGRAM, SO_RCVBUF);
+	bufsize("so_sndbuf_udp", SOCK_DGRAM, SO_SNDBUF);
+
+	{
+		int fd = xsocket(AF_INET6, SOCK_STREAM);
+		const char *def = getint(fd, IPPROTO_IPV6, IPV6_V6ONLY);
+		const char *set = setint(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+		check("ipv6_v6only", "default=%s set=%s get=%s", def, set, getint(fd, IPPROTO_IPV6, IPV6_V6ONLY));
+		set = setint(fd, IPPROTO_IPV6, IPV6_TCLASS, 0x20);
+		check("ipv6_tclass_set", "set=%s get=%s", set, getint(fd, IPPROTO_IPV6, IPV6_TCLASS));
+		/* After bind, IPV6_V6ONLY can no longer change. */
+		struct sockaddr_storage ss;
+		socklen_t len = selfaddr(AF_INET6, 0, &ss);
+		bind(fd, SA(&ss), len);
+		check("ipv6_v6only_after_bind", "%s", setint(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0));
+		close(fd);
+	}
+
+	{
+		int p[2];
+		if (pipe(p) < 0)
+			die("pipe");
+		check("setsockopt_notsock", "%s", setint(p[0], SOL_SOCKET, SO_REUSEADDR, 1));
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		check("getsockname_notsock", "%s", ok0(getsockname(p[0], SA(&ss), &len)));
+		close(p[0]);
+		close(p[1]);
+		check("getsockname_badfd", "%s", ok0(getsockname(p[0], SA(&ss), &len)));
+	}
+
+	conf_done();
+}

@@ -1,0 +1,250 @@
+/* stream.c - TCP data transfer: half-close, RST, peek, waitall, shutdown. */
+#include "conf.h"
+
+#include <sys/uio.h>
+
+#define BIG (4 * 1024 * 1024)
+
+/* pattern is the byte at offset i of the large transfer. */
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)((i * 7 + (i >> 12)) & 0xff);
+}
+
+int main(void)
+{
+	conf_init("stream");
+	char buf[8192];
+	int c, s;
+
+	{
+		int fd = xsocket(AF_INET, SOCK_STREAM);
+		check("recv_unconnected", "%s", res(recv(fd, buf, 1, 0)));
+		check("recv_unconnected_dontwait", "%s", res(recv(fd, buf, 1, MSG_DONTWAIT)));
+		check("send_unconnected", "%s", res(send(fd, "x", 1, MSG_NOSIGNAL)));
+		check("write_unconnected", "%s", res(write(fd, "x", 1)));
+		check("shutdown_unconnected", "%s", ok0(shutdown(fd, SHUT_RDWR)));
+		check("fionread_unconnected", "%s", ok0(ioctl(fd, FIONREAD, &s)));
+		close(fd);
+		int port;
+		fd = tcp_listener(AF_INET, &port);
+		check("recv_listener", "%s", res(recv(fd, buf, 1, MSG_DONTWAIT)));
+		check("fionread_listener", "%s", ok0(ioctl(fd, FIONREAD, &s)));
+		close(fd);
+	}
+
+	{
+		tcp_pair(AF_INET, &c, &s);
+		check("send_basic", "%s", res(send(c, "hello", 5, 0)));
+		int rev = waitev(s, POLLIN, 5000);
+		int n = -1;
+		int r = ioctl(s, FIONREAD, &n);
+		check("fionread_after_data", "%s %s n=%d", revstr(rev), ok0(r), n);
+		memset(buf, 0, sizeof(buf));
+		check("recv_peek", "%s %.5s", res(recv(s, buf, sizeof(buf), MSG_PEEK)), buf);
+		memset(buf, 0, sizeof(buf));
+		check("recv_after_peek", "%s %.5s", res(recv(s, buf, sizeof(buf), 0)), buf);
+		check("recv_dontwait_empty", "%s", res(recv(s, buf, sizeof(buf), MSG_DONTWAIT)));
+		check("recv_zero_len_dontwait", "%s", res(recv(s, buf, 0, MSG_DONTWAIT)));
+		check("send_zero_len", "%s", res(send(c, buf, 0, 0)));
+		n = -1;
+		ioctl(s, FIONREAD, &n);
+		check("fionread_empty", "%d", n);
+		check("recv_bad_flags_oob", "%s", res(recv(s, buf, 1, MSG_OOB | MSG_DONTWAIT)));
+
+		/* TCP_INFO on an established connection. */
+		struct tcp_info ti;
+		memset(&ti, 0, sizeof(ti));
+		socklen_t len = sizeof(ti);
+		r = getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &len);
+		check("tcp_info_established", "%s state=%u len_sane=%d", ok0(r), ti.tcpi_state,
+		      len >= 104 && len <= sizeof(ti));
+		len = 8;
+		memset(&ti, 0, sizeof(ti));
+		r = getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &len);
+		check("tcp_info_short", "%s state=%u len=%u", ok0(r), ti.tcpi_state, (unsigned)len);
+
+		/* Several iovecs each way. */
+		struct iovec out[3] = {{"abc", 3}, {"defg", 4}, {"hi", 2}};
+		struct msghdr mh = {.msg_iov = out, .msg_iovlen = 3};
+		check("sendmsg_iov", "%s", res(sendmsg(c, &mh, 0)));
+		char a[4] = {0}, b[6] = {0};
+		struct iovec in[2] = {{a, 4}, {b, 5}};
+		struct msghdr mi = {.msg_iov = in, .msg_iovlen = 2};
+		ssize_t got = recvmsg(s, &mi, MSG_WAITALL);
+		check("recvmsg_iov", "%s %.4s|%.5s flags=%d", res(got), a, b, mi.msg_flags);
+		check("writev", "%s", res(writev(c, out, 3)));
+		memset(a, 0, sizeof(a));
+		memset(b, 0, sizeof(b));
+		waitev(s, POLLIN, 5000);
+		got = readv(s, in, 2);
+		while (got >= 0 && got < 9) {
+			ssize_t more = read(s, got < 4 ? a + got : b + (got - 4), got < 4 ? 4 - got : 9 - got);
+			if (more <= 0)
+				break;
+			got += more;
+		}
+		check("readv", "%s %.4s|%.5s", res(got), a, b);
+		close(c);
+		close(s);
+	}
+
+	{
+		/* MSG_WAITALL collects data sent in three pieces. */
+		tcp_pair(AF_INET, &c, &s);
+		pid_t pid = conf_fork();
+		if (pid == 0) {
+			memset(buf, 'w', 1000);
+			for (int i = 0; i < 3; i++) {
+				usleep(20 * 1000);
+				if (send(c, buf, 1000, 0) != 1000)
+					_exit(1);
+			}
+			_exit(0);
+		}
+		check("recv_waitall", "%s", res(recv(s, buf, 3000, MSG_WAITALL)));
+		check("recv_waitall_child", "%d", waitchild(pid));
+		close(c);
+		close(s);
+	}
+
+	{
+		/* Half-close: the peer reads EOF and can still send back. */
+		tcp_pair(AF_INET, &c, &s);
+		send(c, "data", 4, 0);
+		check("shutdown_wr", "%s", ok0(shutdown(c, SHUT_WR)));
+		readall(s, buf, 4);
+		waitev(s, POLLRDHUP, 5000); /* settle: the FIN may still be in flight */
+		check("halfclose_peer_poll", "%s", revstr(waitev(s, POLLIN | POLLRDHUP | POLLOUT, 0)));
+		check("halfclose_peer_eof", "%s", res(recv(s, buf, sizeof(buf), MSG_DONTWAIT)));
+		check("halfclose_peer_eof_again", "%s", res(recv(s, buf, sizeof(buf), MSG_DONTWAIT)));
+		check("halfclose_send_after_shut_wr", "%s", res(send(c, "x", 1, MSG_NOSIGNAL)));
+		check("halfclose_peer_reply", "%s", res(send(s, "back", 4, 0)));
+		memset(buf, 0, 8);
+		readall(c, buf, 4);
+		check("halfclose_read_reply", "%.4s", buf);
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+		getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &len);
+		check("tcp_info_close_wait", "state=%u", ti.tcpi_state);
+		check("shutdown_wr_twice", "%s", ok0(shutdown(c, SHUT_WR)));
+		close(s);
+		waitev(c, POLLIN, 5000);
+		check("halfclose_eof_after_peer_close", "%s", res(recv(c, buf, sizeof(buf), MSG_DONTWAIT)));
+		close(c);
+	}
+
+	{
+		/* SHUT_RD on an empty socket: reads return EOF without blocking. */
+		tcp_pair(AF_INET, &c, &s);
+		check("shutdown_rd", "%s", ok0(shutdown(c, SHUT_RD)));
+		check("shutdown_rd_poll", "%s", revstr(waitev(c, POLLIN | POLLRDHUP, 0)));
+		check("shutdown_rd_recv", "%s", res(recv(c, buf, sizeof(buf), 0)));
+		check("shutdown_rd_send", "%s", res(send(c, "ok", 2, 0)));
+		readall(s, buf, 2);
+		check("shutdown_rd_peer_got", "%.2s", buf);
+		close(c);
+		close(s);
+
+		tcp_pair(AF_INET, &c, &s);
+		check("shutdown_rdwr", "%s", ok0(shutdown(c, SHUT_RDWR)));
+		check("shutdown_rdwr_send", "%s", res(send(c, "x", 1, MSG_NOSIGNAL)));
+		check("shutdown_rdwr_recv", "%s", res(recv(c, buf, sizeof(buf), MSG_DONTWAIT)));
+		waitev(s, POLLIN, 5000);
+		check("shutdown_rdwr_peer_eof", "%s", res(recv(s, buf, sizeof(buf), MSG_DONTWAIT)));
+		check("shutdown_bad_how", "%s", ok0(shutdown(c, 7)));
+		close(c);
+		close(s);
+
+		/* shutdown(SHUT_RD) of a listener closes it. */
+		int port;
+		int l = tcp_listener(AF_INET, &port);
+		check("shutdown_listener_rd", "%s", ok0(shutdown(l, SHUT_RD)));
+		check("accept_after_listener_shutdown", "%s", res(accept(l, NULL, NULL)));
+		close(l);
+	}
+
+	{
+		/* SO_LINGER {1,0}: close sends RST, the peer reads ECONNRESET. */
+		tcp_pair(AF_INET, &c, &s);
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(s);
+		waitev(c, POLLIN, 5000); /* settle: the RST may still be in flight */
+		check("rst_poll", "%s", revstr(waitev(c, POLLIN | POLLOUT | POLLRDHUP, 0)));
+		check("rst_recv", "%s", res(recv(c, buf, sizeof(buf), MSG_DONTWAIT)));
+		check("rst_recv_again", "%s", res(recv(c, buf, sizeof(buf), MSG_DONTWAIT)));
+		check("rst_send", "%s", res(send(c, "x", 1, MSG_NOSIGNAL)));
+		check("rst_so_error", "%s", soerr(c));
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		check("rst_getpeername", "%s", ok0(getpeername(c, SA(&ss), &len)));
+		close(c);
+
+		/* Closing with unread data also resets the connection. */
+		tcp_pair(AF_INET, &c, &s);
+		send(c, "unread", 6, 0);
+		waitev(s, POLLIN, 5000);
+		close(s);
+		waitev(c, POLLIN, 5000);
+		check("rst_unread_data_recv", "%s", res(recv(c, buf, sizeof(buf), MSG_DONTWAIT)));
+		close(c);
+
+		/* RST while the reader waits with SO_ERROR pending in poll. */
+		tcp_pair(AF_INET, &c, &s);
+		setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(s);
+		waitev(c, POLLIN, 5000);
+		check("rst_so_error_first", "%s", soerr(c));
+		check("rst_recv_after_so_error", "%s", res(recv(c, buf, sizeof(buf), MSG_DONTWAIT)));
+		close(c);
+	}
+
+	{
+		/* A large transfer arrives intact. */
+		tcp_pair(AF_INET, &c, &s);
+		pid_t pid = conf_fork();
+		if (pid == 0) {
+			close(s);
+			unsigned char *p = malloc(BIG);
+			for (size_t i = 0; i < BIG; i++)
+				p[i] = pattern(i);
+			writeall(c, p, BIG);
+			close(c);
+			_exit(0);
+		}
+		close(c);
+		uint32_t h = 2166136261u, want = 2166136261u;
+		size_t total = 0;
+		for (;;) {
+			ssize_t n = read(s, buf, sizeof(buf));
+			if (n <= 0) {
+				if (n < 0)
+					check("big_transfer_error", "%s", res(n));
+				break;
+			}
+			h = fnv(h, (unsigned char *)buf, n);
+			total += n;
+		}
+		for (size_t i = 0; i < BIG; i++) {
+			unsigned char b = pattern(i);
+			want = fnv(want, &b, 1);
+		}
+		check("big_transfer", "bytes=%zu intact=%d", total, h == want);
+		check("big_transfer_child", "%d", waitchild(pid));
+		close(s);
+	}
+
+	{
+		/* IPv6 echo. */
+		tcp_pair(AF_INET6, &c, &s);
+		send(c, "six", 3, 0);
+		memset(buf, 0, 4);
+		readall(s, buf, 3);
+		check("tcp6_echo", "%.3s", buf);
+		close(c);
+		close(s);
+	}
+
+	conf_done();
+}

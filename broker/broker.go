@@ -272,8 +272,10 @@ func (b *Broker) shutdown() {
 		c.c.Close()
 	}
 	b.wg.Wait()
-	b.fab.Close()
+	// The capture ends here: tearing the stacks down aborts what is left
+	// (TIME-WAIT endpoints answer with RSTs), which no network would show.
 	b.closeCaptures()
+	b.fab.Close()
 	os.Remove(filepath.Join(b.dir, wire.CtlSock))
 	b.log.Info("stopped")
 }

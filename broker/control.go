@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -54,7 +55,10 @@ func (cc *ctlConn) serve() {
 	out := make([]byte, 0, 512)
 	for {
 		n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oob)
-		if err != nil || n == 0 {
+		if n == 0 && (err == nil || errors.Is(err, io.EOF)) && !peerGone(uc) {
+			err = nil // an empty message, not the end: it gets EPROTO
+		}
+		if err != nil || n == 0 && peerGone(uc) {
 			return
 		}
 		if oobn > 0 {
@@ -149,6 +153,25 @@ func (cc *ctlConn) doSocket(body []byte) reply {
 		return errReply(en)
 	}
 	return reply{body: binary.NativeEndian.AppendUint64(nil, s.id), fd: fd}
+}
+
+// peerGone tells an empty message (which a client may send, and which gets
+// an EPROTO reply) from the end of the connection: both read 0 bytes.
+func peerGone(c *net.UnixConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := true
+	raw.Control(func(fd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) == 0 {
+			gone = false
+		} else if n == 0 {
+			gone = false
+		}
+	})
+	return gone
 }
 
 // closeReceivedFDs closes any fds that arrived in a control message.

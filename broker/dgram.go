@@ -76,6 +76,7 @@ func (s *sock) dgramOut() {
 		if d.Peer.Family != wire.AFUnspec {
 			fa, en := s.toFull(d.Peer, true)
 			if en != 0 {
+				s.b.log.Debug("datagram dropped", "sock", s.id, "to", d.Peer, "err", en)
 				continue
 			}
 			opts.To = &fa

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -452,7 +453,9 @@ func (s *sock) waitHangup() bool {
 		hup = s.hungUp(int(fd))
 		return hup
 	})
-	return hup || rerr == nil
+	// Only the wake deadline means "look again"; any other error is a
+	// closed broker end.
+	return hup || !errors.Is(rerr, os.ErrDeadlineExceeded)
 }
 
 // hungUp reports whether the program has closed the app end. The broker end

@@ -131,7 +131,9 @@ func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	var ap netip.AddrPort
 	switch a := addr.(type) {
 	case *net.UDPAddr:
-		ap = a.AddrPort()
+		// net.IPv4 makes 16-byte addresses: unmap them, or an IPv4
+		// destination would look like an IPv6 one.
+		ap = netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
 	case *net.IPAddr:
 		ip, _ := netip.AddrFromSlice(a.IP)
 		ap = netip.AddrPortFrom(ip.Unmap(), 0)

@@ -433,7 +433,7 @@ func TestCapture(t *testing.T) {
 	tshark := needTool(t, "tshark")
 	dir := swrapDir(t)
 	capFile := filepath.Join(dir, "capture.pcap")
-	cmd := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
+	brk := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
 	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
 	ln, err := h10.Listen("tcp", "127.0.0.10:7400")
 	if err != nil {
@@ -458,48 +458,51 @@ func TestCapture(t *testing.T) {
 		t.Fatalf("reply %q", reply)
 	}
 	time.Sleep(100 * time.Millisecond) // the last ACKs
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Process.Wait()
-
-	run := func(filter string, fields ...string) []string {
-		args := []string{"-r", capFile, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
-			"-o", "udp.check_checksum:TRUE", "-Y", filter, "-T", "fields"}
-		for _, f := range fields {
-			args = append(args, "-e", f)
-		}
-		out, err := exec.Command(tshark, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tshark %v: %v\n%s", args, err, out)
-		}
-		return strings.Fields(string(out))
+	if !brk.stop() {
+		t.Fatal("broker did not stop")
 	}
-	if all := run("frame"); len(all) == 0 {
+
+	frames := tsharkFrames(t, tshark, capFile, "")
+	if len(frames) == 0 {
 		t.Fatal("empty capture")
 	}
-	if bad := run(`ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || _ws.expert.severity == "error"`, "frame.number"); len(bad) > 0 {
-		t.Errorf("frames with bad checksums or errors: %v", bad)
+	var syn, synack, fins []string
+	sent := 0
+	for _, f := range frames {
+		if f.badChecksum() {
+			t.Errorf("frame %s has a bad checksum: %+v", f["frame.number"], f)
+		}
+		if f["tcp.srcport"] != "7400" && f["tcp.dstport"] != "7400" {
+			continue
+		}
+		src := f["ip.src"]
+		switch {
+		case f.flag("tcp.flags.syn") && !f.flag("tcp.flags.ack"):
+			syn = append(syn, src)
+		case f.flag("tcp.flags.syn"):
+			synack = append(synack, src)
+		}
+		if f.flag("tcp.flags.fin") {
+			fins = append(fins, src)
+		}
+		if f.flag("tcp.flags.reset") {
+			t.Errorf("unexpected RST in frame %s", f["frame.number"])
+		}
+		if src == "127.0.0.11" {
+			sent += atoi(f["tcp.len"])
+		}
 	}
-	if re := run("tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission || tcp.analysis.duplicate_ack", "frame.number"); len(re) > 0 {
-		t.Errorf("frames flagged as retransmitted or duplicated: %v", re)
-	}
-	syn := run("tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.port == 7400", "ip.src")
-	synack := run("tcp.flags.syn == 1 && tcp.flags.ack == 1 && tcp.port == 7400", "ip.src")
-	fins := run("tcp.flags.fin == 1 && tcp.port == 7400", "ip.src")
 	if len(syn) != 1 || syn[0] != "127.0.0.11" || len(synack) != 1 || synack[0] != "127.0.0.10" {
 		t.Errorf("handshake: SYN from %v, SYN-ACK from %v", syn, synack)
 	}
 	if len(fins) != 2 || fins[0] == fins[1] {
 		t.Errorf("FINs from %v, want one from each side", fins)
 	}
-	var sent int
-	for _, l := range run("tcp.port == 7400 && ip.src == 127.0.0.11 && tcp.len > 0", "tcp.len") {
-		sent += atoi(l)
-	}
 	if sent != len(payload) {
 		t.Errorf("capture shows %d payload bytes from the client, sent %d", sent, len(payload))
 	}
-	if rst := run("tcp.flags.reset == 1", "frame.number"); len(rst) > 0 {
-		t.Errorf("unexpected RSTs in frames %v", rst)
+	if re := tsharkFrames(t, tshark, capFile, "tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission || tcp.analysis.duplicate_ack || _ws.expert.severity == \"error\""); len(re) > 0 {
+		t.Errorf("%d frames flagged as retransmitted, duplicated or malformed: %v", len(re), re)
 	}
 }
 
@@ -515,7 +518,7 @@ func atoi(s string) int {
 func TestRefusedShowsRST(t *testing.T) {
 	dir := swrapDir(t)
 	capFile := filepath.Join(dir, "refused.pcap")
-	cmd := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
+	brk := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
 	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
 	ln, err := h10.Listen("tcp", "127.0.0.10:1") // host 10 exists
 	if err != nil {
@@ -525,8 +528,9 @@ func TestRefusedShowsRST(t *testing.T) {
 	if _, err := h11.Dial("tcp", "127.0.0.10:7500"); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial: %v", err)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Process.Wait()
+	if !brk.stop() {
+		t.Fatal("broker did not stop")
+	}
 	f, err := readCapture(capFile)
 	if err != nil {
 		t.Fatal(err)
@@ -545,7 +549,7 @@ func TestRefusedShowsRST(t *testing.T) {
 // TestDeadClientLeavesNothing kills a client process mid-transfer and checks
 // through STATUS that its sessions, goroutines and fds are gone.
 func TestDeadClientLeavesNothing(t *testing.T) {
-	dir, hosts := brokerWithHosts(t, nil, 10)
+	dir, hosts := brokerWithHosts(t, nil, 10, 11)
 	ln, err := hosts[10].Listen("tcp", "127.0.0.10:7600")
 	if err != nil {
 		t.Fatal(err)
@@ -562,6 +566,10 @@ func TestDeadClientLeavesNothing(t *testing.T) {
 		io.Copy(io.Discard, c)
 		c.Close()
 	}()
+	// The child will use host 11: make it exist before counting.
+	if pc, err := hosts[11].ListenPacket("udp", "127.0.0.11:0"); err == nil {
+		pc.Close()
+	}
 	time.Sleep(50 * time.Millisecond)
 	base := status(t, hosts[10])
 
@@ -634,14 +642,18 @@ func TestMalformedMessages(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	hello := wire.AppendRequest(nil, wire.OpHello, 0, wire.Hello{PID: 1, Iface: 10}.Encode())
 	gen := []func() []byte{
-		func() []byte { b := make([]byte, rng.IntN(64)); fill(rng, b); return b },            // noise
+		func() []byte { b := make([]byte, rng.IntN(64)); fill(rng, b); return b },             // noise
 		func() []byte { return hello[:rng.IntN(16)] },                                         // short header
 		func() []byte { b := bytes.Clone(hello); b[4] = 9; return b },                         // other version
 		func() []byte { return wire.AppendRequest(nil, wire.Op(100+rng.IntN(1000)), 0, nil) }, // unknown op
 		func() []byte { return wire.AppendRequest(nil, wire.OpBind, rng.Uint64()|1<<40, make([]byte, 24)) },
 		func() []byte { return wire.AppendRequest(nil, wire.OpSocket, 0, make([]byte, rng.IntN(15))) },
-		func() []byte { return wire.AppendRequest(nil, wire.OpSocket, 0, wire.Socket{Family: 2, Type: 1, Iface: 99}.Encode()) },
-		func() []byte { return wire.AppendRequest(nil, wire.OpSocket, 0, wire.Socket{Family: 1, Type: 1, Iface: 10}.Encode()) },
+		func() []byte {
+			return wire.AppendRequest(nil, wire.OpSocket, 0, wire.Socket{Family: 2, Type: 1, Iface: 99}.Encode())
+		},
+		func() []byte {
+			return wire.AppendRequest(nil, wire.OpSocket, 0, wire.Socket{Family: 1, Type: 1, Iface: 10}.Encode())
+		},
 		func() []byte { return wire.AppendRequest(nil, wire.OpHello, 0, []byte{1, 2}) },
 		func() []byte { b := make([]byte, wire.MaxMessage+100); fill(rng, b); return b }, // oversized
 	}

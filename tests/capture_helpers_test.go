@@ -1,6 +1,11 @@
 package tests
 
 import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
@@ -46,4 +51,62 @@ func readCapture(path string) ([]capturedPacket, error) {
 		out = append(out, cp)
 	}
 	return out, nil
+}
+
+// tsharkFrame is one frame as tshark decodes it: field name to value.
+type tsharkFrame map[string]string
+
+// tsharkFields are the fields tsharkFrames extracts.
+var tsharkFields = []string{"frame.number", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport",
+	"tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.reset", "tcp.len", "udp.srcport", "udp.dstport",
+	"ip.checksum.status", "tcp.checksum.status", "udp.checksum.status", "icmp.checksum.status"}
+
+// tsharkFrames decodes a capture with tshark, checksum validation on,
+// keeping the frames that match the display filter (all if empty).
+func tsharkFrames(t *testing.T, tshark, file, filter string) []tsharkFrame {
+	t.Helper()
+	args := []string{"-r", file, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
+		"-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f"}
+	if filter != "" {
+		args = append(args, "-Y", filter)
+	}
+	for _, f := range tsharkFields {
+		args = append(args, "-e", f)
+	}
+	cmd := exec.Command(tshark, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark %v: %v\n%s", args, err, stderr.Bytes())
+	}
+	var frames []tsharkFrame
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		vals := strings.Split(line, "\t")
+		f := tsharkFrame{}
+		for i, name := range tsharkFields {
+			if i < len(vals) {
+				f[name] = vals[i]
+			}
+		}
+		frames = append(frames, f)
+	}
+	return frames
+}
+
+// flag reports whether a boolean field is set (tshark prints 1 or True).
+func (f tsharkFrame) flag(name string) bool { return f[name] == "1" || f[name] == "True" }
+
+// badChecksum reports whether tshark found any checksum of the frame bad
+// (checksum status 0 is "Bad", 1 "Good", 2 "Unverified").
+func (f tsharkFrame) badChecksum() bool {
+	for _, k := range []string{"ip.checksum.status", "tcp.checksum.status", "udp.checksum.status", "icmp.checksum.status"} {
+		if f[k] == "0" {
+			return true
+		}
+	}
+	return false
 }

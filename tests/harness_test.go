@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -90,53 +91,69 @@ func stopBroker(t testing.TB, dir string) {
 	syscall.Kill(pid, syscall.SIGKILL)
 }
 
+// brokerProc is a broker started by a test.
+type brokerProc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	log  *bytes.Buffer
+}
+
+// stop sends SIGTERM and waits for the broker to exit (flushing its
+// capture); it reports whether it exited within 10 s, after which it is
+// dumped (SIGQUIT) and killed. Safe to call more than once.
+func (b *brokerProc) stop() bool {
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+		return true
+	case <-time.After(10 * time.Second):
+	}
+	// A goroutine dump in the log shows where it hangs.
+	b.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-b.done:
+	case <-time.After(2 * time.Second):
+		b.cmd.Process.Kill()
+		<-b.done
+	}
+	return false
+}
+
 // startBroker starts a foreground broker for dir with extra environment
 // (e.g. SOCKET_WRAPPER_PCAP_FILE=...), waits until its control socket
-// exists, and stops it with SIGTERM at cleanup. It returns the command so a
-// test can signal it.
-func startBroker(t testing.TB, dir string, env ...string) *exec.Cmd {
+// exists, and stops it at cleanup, failing the test if it does not stop
+// cleanly.
+func startBroker(t testing.TB, dir string, env ...string) *brokerProc {
 	t.Helper()
 	cmd := exec.Command(binPath(t, "swrap-broker"), "--dir", dir)
 	cmd.Env = append(cleanEnv(), env...)
-	var logBuf bytes.Buffer
-	cmd.Stdout = &logBuf
-	cmd.Stderr = &logBuf
+	b := &brokerProc{cmd: cmd, done: make(chan struct{}), log: &bytes.Buffer{}}
+	cmd.Stdout = b.log
+	cmd.Stderr = b.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { cmd.Wait(); close(b.done) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			// A goroutine dump in the log shows where it hangs.
-			cmd.Process.Signal(syscall.SIGQUIT)
-			select {
-			case <-done:
-			case <-time.After(2 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
+		if !b.stop() {
 			t.Errorf("broker did not exit within 10 s of SIGTERM")
 		}
 		if t.Failed() {
-			t.Logf("broker output:\n%s", logBuf.String())
+			t.Logf("broker output:\n%s", b.log.String())
 		}
 	})
 	sock := filepath.Join(dir, "swrap", "broker.sock")
 	for i := 0; i < 400; i++ {
 		if _, err := os.Stat(sock); err == nil {
-			return cmd
+			return b
 		}
 		select {
-		case <-done:
-			t.Fatalf("broker exited early:\n%s", logBuf.String())
+		case <-b.done:
+			t.Fatalf("broker exited early:\n%s", b.log.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	t.Fatalf("broker socket %s did not appear:\n%s", sock, logBuf.String())
+	t.Fatalf("broker socket %s did not appear:\n%s", sock, b.log.String())
 	return nil
 }
 
@@ -160,7 +177,7 @@ func wrapEnv(t testing.TB, dir string, iface int, extra ...string) []string {
 	env := append(cleanEnv(),
 		"LD_PRELOAD="+binPath(t, "libswrap.so"),
 		"SOCKET_WRAPPER_DIR="+dir,
-		"SOCKET_WRAPPER_DEFAULT_IFACE="+itoa(iface),
+		"SOCKET_WRAPPER_DEFAULT_IFACE="+strconv.Itoa(iface),
 		"SWRAP_BROKER="+binPath(t, "swrap-broker"),
 	)
 	return append(env, extra...)
@@ -174,24 +191,4 @@ func wrapped(t testing.TB, dir string, iface int, name string, args ...string) *
 	return cmd
 }
 
-func itoa(i int) string {
-	var b [20]byte
-	n := len(b)
-	neg := i < 0
-	if neg {
-		i = -i
-	}
-	for {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-		if i == 0 {
-			break
-		}
-	}
-	if neg {
-		n--
-		b[n] = '-'
-	}
-	return string(b[n:])
-}
+func itoa(i int) string { return strconv.Itoa(i) }

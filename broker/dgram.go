@@ -107,7 +107,7 @@ func (s *sock) dgramOut() {
 // header naming its source and the address it was sent to.
 func (s *sock) dgramIn() {
 	defer s.b.wg.Done()
-	entry, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
+	entry, ch := waiter.NewChannelEntry(waiter.ReadableEvents | waiter.EventErr)
 	s.wq.EventRegister(&entry)
 	defer s.wq.EventUnregister(&entry)
 	var buf bytes.Buffer
@@ -129,6 +129,12 @@ func (s *sock) dgramIn() {
 			if _, ok := terr.(*tcpip.ErrClosedForReceive); ok {
 				return
 			}
+			// An asynchronous error (ECONNREFUSED from an ICMP port
+			// unreachable): the program's next receive reports it.
+			msg := wire.AppendDgram(nil, wire.Dgram{Flags: wire.DgramError, IfIndex: uint32(errno(terr))})
+			if !s.sendToApp(raw, msg) {
+				return
+			}
 			continue
 		}
 		var d wire.Dgram
@@ -147,19 +153,29 @@ func (s *sock) dgramIn() {
 		}
 		msg := buf.Bytes()
 		wire.AppendDgram(msg[:0], d)
-		var werr error
-		raw.Write(func(fd uintptr) bool {
-			werr = unix.Send(int(fd), msg, unix.MSG_DONTWAIT)
-			return true
-		})
-		switch werr {
-		case nil:
-		case unix.EAGAIN, unix.ENOBUFS:
-			dgramDrops.Add(1)
-		default:
-			return // the program closed the socket
+		if !s.sendToApp(raw, msg) {
+			return
 		}
 	}
+}
+
+// sendToApp queues one message on the app end without waiting: a full
+// receive queue drops it (and counts it), as a full socket buffer does. It
+// reports false once the program has closed the socket.
+func (s *sock) sendToApp(raw syscall.RawConn, msg []byte) bool {
+	var werr error
+	raw.Write(func(fd uintptr) bool {
+		werr = unix.Send(int(fd), msg, unix.MSG_DONTWAIT)
+		return true
+	})
+	switch werr {
+	case nil:
+	case unix.EAGAIN, unix.ENOBUFS:
+		dgramDrops.Add(1)
+	default:
+		return false
+	}
+	return true
 }
 
 // wireAddr converts an address for this socket's family (an AF_INET6

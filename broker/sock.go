@@ -38,7 +38,7 @@ type sock struct {
 	wq   waiter.Queue
 	done chan struct{} // closed by close(): wakes every waiter
 
-	mu        sync.Mutex  // guards the fields below
+	mu        sync.Mutex // guards the fields below
 	ep        tcpip.Endpoint
 	state     wire.State
 	bound     netip.AddrPort // as the program bound it (the any-address stays any)
@@ -46,12 +46,20 @@ type sock struct {
 	connectCh chan struct{}  // closed when a pending connect completes
 	sndTimeo  time.Duration  // SO_SNDTIMEO: bounds a blocking connect
 	rcvTimeo  time.Duration
-	pktinfo   bool // IP_PKTINFO / IPV6_RECVPKTINFO as the program set it
-	shutRD    bool // SHUT_RD done: hang-up of the app end is then ambiguous
-	eofSent   bool // the broker shut its sending side: likewise
-	closed    bool
-	rcvBuf    int // SO_RCVBUF as reported (Linux doubles what is set)
-	sndBuf    int
+	pktinfo   bool   // IP_PKTINFO / IPV6_RECVPKTINFO as the program set it
+	filler    uint32 // connect filler bytes still to discard (docs/protocol.md)
+	failed    bool   // a connect failed: the endpoint must be renewed to reuse
+	// ssConnecting is Linux's SS_CONNECTING: a connect was started and no
+	// connect() call has reported its outcome yet.
+	ssConnecting bool
+	shutRD       bool // SHUT_RD done: hang-up of the app end is then ambiguous
+	eofSent      bool // the broker shut its sending side: likewise
+	// unreadAtClose: the program closed its end with bytes unread, which
+	// Linux answers with an RST.
+	unreadAtClose bool
+	closed        bool
+	rcvBuf        int // SO_RCVBUF as reported (Linux doubles what is set)
+	sndBuf        int
 }
 
 // newSock makes the endpoint and the unix pair for a SOCKET request, and
@@ -86,6 +94,11 @@ func (b *Broker) newSock(req wire.Socket, iface int, pid uint32) (*sock, int, sy
 	}
 	s.ep = ep
 	s.initEndpoint()
+	if s.typ == unix.SOCK_STREAM {
+		// Linux has Nagle on until TCP_NODELAY; netstack the reverse.
+		// (Accepted sockets inherit the listener's setting instead.)
+		ep.SocketOptions().SetDelayOption(true)
+	}
 	if en := b.register(s); en != 0 {
 		ep.Close()
 		return nil, -1, en
@@ -204,7 +217,7 @@ func (s *sock) handle(req wire.Request) reply {
 		if err != nil {
 			return errReply(errnoOf(err, syscall.EINVAL))
 		}
-		return errReply(s.connect(c.Addr, c.Flags&wire.ConnectNonblock != 0))
+		return errReply(s.connect(c.Addr, c.Flags&wire.ConnectNonblock != 0, c.Filler))
 	case wire.OpShutdown:
 		how, err := wire.ParseInt32Body(req.Body)
 		if err != nil {
@@ -357,9 +370,9 @@ func (s *sock) remoteAddr() (netip.AddrPort, syscall.Errno) {
 	return netip.AddrPortFrom(ip, fa.Port), 0
 }
 
-func (s *sock) connect(a wire.Addr, nonblock bool) syscall.Errno {
+func (s *sock) connect(a wire.Addr, nonblock bool, filler uint32) syscall.Errno {
 	if s.typ == unix.SOCK_STREAM {
-		return s.tcpConnect(a, nonblock)
+		return s.tcpConnect(a, nonblock, filler)
 	}
 	return s.dgramConnect(a)
 }
@@ -373,8 +386,14 @@ func (s *sock) shutdown(how int) syscall.Errno {
 	s.mu.Unlock()
 	if s.typ == unix.SOCK_STREAM {
 		if st == wire.StateListening {
-			// Linux stops a listener on SHUT_RD/SHUT_RDWR; the program's
-			// close does the same here.
+			// Linux stops a listener on SHUT_RD/SHUT_RDWR: accept then
+			// fails with EINVAL and pending connections are reset.
+			if how != unix.SHUT_WR {
+				s.ep.Shutdown(tcpip.ShutdownRead)
+				s.mu.Lock()
+				s.state = wire.StateBound
+				s.mu.Unlock()
+			}
 			return 0
 		}
 		if st != wire.StateConnected && st != wire.StateConnecting {
@@ -428,9 +447,31 @@ func (s *sock) close() {
 	ep := s.ep
 	s.mu.Unlock()
 	close(s.done)
+	if s.typ == unix.SOCK_STREAM && s.closedWithUnreadData() {
+		// Linux answers a close with unread data by an RST.
+		ep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: true})
+	}
 	ep.Close()
 	s.conn.Close()
 	s.b.unregister(s)
+}
+
+// closedWithUnreadData reports whether the program closed its end with
+// bytes unread: the kernel then leaves ECONNRESET on the broker end.
+func (s *sock) closedWithUnreadData() bool {
+	s.mu.Lock()
+	seen := s.unreadAtClose
+	s.mu.Unlock()
+	if seen {
+		return true
+	}
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var e int
+	raw.Control(func(fd uintptr) { e, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR) })
+	return e == int(unix.ECONNRESET)
 }
 
 // setError records a pending socket error, reported once by SO_ERROR (and
@@ -476,11 +517,18 @@ func (s *sock) hungUp(fd int) bool {
 }
 
 // sendEOF shuts the broker end's sending side: the program reads EOF.
-func (s *sock) sendEOF() {
+func (s *sock) sendEOF() { s.shutApp(unix.SHUT_WR) }
+
+// shutApp shuts the broker end in one call: SHUT_WR makes the program read
+// EOF; SHUT_RDWR (after a reset) also makes its writes fail with EPIPE, at
+// the same instant, as a reset socket does.
+func (s *sock) shutApp(how int) {
 	s.mu.Lock()
 	s.eofSent = true
 	s.mu.Unlock()
-	s.conn.CloseWrite()
+	if raw, err := s.conn.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { unix.Shutdown(int(fd), how) })
+	}
 }
 
 // wake interrupts waitHangup (used when the socket's state changes).

@@ -176,7 +176,7 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 		}
 	case unix.IPPROTO_IPV6:
 		if s.family != unix.AF_INET6 {
-			return nil, syscall.ENOPROTOOPT
+			return nil, syscall.EOPNOTSUPP // ip_getsockopt: not SOL_IP
 		}
 		switch name {
 		case unix.IPV6_V6ONLY:

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/swrap/swrap/wire"
@@ -26,26 +27,57 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 // about 127 s, as Linux's; a program's SO_SNDTIMEO shortens a blocking one).
 const connectTimeout = 130 * time.Second
 
-// tcpConnect starts a TCP connect. A blocking one is answered when it is
-// done; a non-blocking one gets EINPROGRESS and its result goes to SO_ERROR.
-func (s *sock) tcpConnect(a wire.Addr, nonblock bool) syscall.Errno {
+// tcpConnect serves CONNECT on a TCP socket, following Linux's state
+// machine (__inet_stream_connect): a blocking connect is answered when it is
+// done; a non-blocking one gets EINPROGRESS, its outcome goes to SO_ERROR,
+// and the next connect() call reports it (0 once, or the pending error).
+// filler is the number of bytes the shim wrote to keep the app end
+// unwritable until the outcome (docs/protocol.md, Filler).
+func (s *sock) tcpConnect(a wire.Addr, nonblock bool, filler uint32) syscall.Errno {
 	s.mu.Lock()
+	if s.ssConnecting {
+		switch s.state {
+		case wire.StateConnecting:
+			ch := s.connectCh
+			s.mu.Unlock()
+			if nonblock {
+				return syscall.EALREADY
+			}
+			return s.waitConnect(ch, 0)
+		case wire.StateConnected:
+			s.ssConnecting = false
+			s.mu.Unlock()
+			return 0
+		default: // the connect failed: report its error once
+			s.ssConnecting = false
+			e := s.soError
+			s.soError = 0
+			s.mu.Unlock()
+			if e == 0 {
+				e = syscall.ECONNABORTED
+			}
+			return e
+		}
+	}
 	switch s.state {
 	case wire.StateConnected, wire.StateListening:
 		s.mu.Unlock()
 		return syscall.EISCONN
-	case wire.StateConnecting:
-		ch := s.connectCh
-		s.mu.Unlock()
-		if nonblock {
-			return syscall.EALREADY
-		}
-		return s.waitConnect(ch, 0)
 	case wire.StateClosed:
 		s.mu.Unlock()
 		return syscall.EBADF
 	}
+	s.filler += filler
 	s.mu.Unlock()
+	en := s.startConnect(a, nonblock)
+	if en != syscall.EINPROGRESS && filler > 0 {
+		s.wake() // decided at once: let the reader discard the filler
+	}
+	return en
+}
+
+// startConnect begins a connect from an unconnected socket.
+func (s *sock) startConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	if a.Family == wire.AFUnspec {
 		return 0 // Linux: AF_UNSPEC on an unconnected socket does nothing
 	}
@@ -60,6 +92,9 @@ func (s *sock) tcpConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	if en != 0 {
 		return en
 	}
+	if en := s.renewIfFailed(); en != 0 {
+		return en
+	}
 	entry, ch := waiter.NewChannelEntry(waiter.WritableEvents)
 	s.wq.EventRegister(&entry)
 	err := s.ep.Connect(fa)
@@ -70,21 +105,70 @@ func (s *sock) tcpConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	}
 	if _, started := err.(*tcpip.ErrConnectStarted); !started {
 		s.wq.EventUnregister(&entry)
+		s.mu.Lock()
+		s.failed = true
+		s.mu.Unlock()
 		return errno(err)
 	}
 	done := make(chan struct{})
 	s.mu.Lock()
 	s.state = wire.StateConnecting
 	s.connectCh = done
+	s.ssConnecting = true
+	timeo := s.sndTimeo
 	s.mu.Unlock()
 	go s.finishConnect(&entry, ch, done)
 	if nonblock {
 		return syscall.EINPROGRESS
 	}
-	s.mu.Lock()
-	timeo := s.sndTimeo
-	s.mu.Unlock()
 	return s.waitConnect(done, timeo)
+}
+
+// renewIfFailed gives a socket whose connect failed a fresh endpoint:
+// Linux lets a program connect such a socket again, a netstack endpoint
+// cannot be reused. Options and the bound address carry over.
+func (s *sock) renewIfFailed() syscall.Errno {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.failed {
+		return 0
+	}
+	ep, en := s.newEndpointLocked(s.family)
+	if en != 0 {
+		return en
+	}
+	if s.bound.IsValid() {
+		fa, en := s.toFull(wire.AddrFrom(s.bound), false)
+		if en == 0 {
+			if err := ep.Bind(fa); err != nil {
+				ep.Close()
+				return errno(err)
+			}
+		}
+	}
+	s.ep.Close()
+	s.ep = ep
+	s.failed = false
+	return 0
+}
+
+// newEndpointLocked makes an endpoint of family on the socket's host, on the
+// socket's waiter queue, with the options of the current one.
+func (s *sock) newEndpointLocked(family int32) (tcpip.Endpoint, syscall.Errno) {
+	tp, en := transportFor(family, s.typ, s.proto)
+	if en != 0 {
+		return nil, en
+	}
+	np := ipv4.ProtocolNumber
+	if family == unix.AF_INET6 {
+		np = ipv6.ProtocolNumber
+	}
+	ep, err := s.host.Stack.NewEndpoint(tp, np, &s.wq)
+	if err != nil {
+		return nil, errno(err)
+	}
+	copyOptions(s.ep, ep)
+	return ep, 0
 }
 
 // finishConnect waits for netstack to decide a connect and records the
@@ -94,7 +178,6 @@ func (s *sock) finishConnect(entry *waiter.Entry, ch chan struct{}, done chan st
 	defer s.wq.EventUnregister(entry)
 	t := time.NewTimer(connectTimeout)
 	defer t.Stop()
-	var err tcpip.Error
 	for {
 		select {
 		case <-ch:
@@ -105,13 +188,11 @@ func (s *sock) finishConnect(entry *waiter.Entry, ch chan struct{}, done chan st
 			s.connectFailed(syscall.ETIMEDOUT)
 			return
 		}
-		if s.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) == 0 {
-			continue
+		if s.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) != 0 {
+			break
 		}
-		err = s.ep.LastError()
-		break
 	}
-	if err != nil {
+	if err := s.ep.LastError(); err != nil {
 		s.connectFailed(errno(err))
 		return
 	}
@@ -125,13 +206,13 @@ func (s *sock) finishConnect(entry *waiter.Entry, ch chan struct{}, done chan st
 func (s *sock) connectFailed(e syscall.Errno) {
 	s.mu.Lock()
 	s.state = wire.StateNew
-	if !s.bound.IsValid() {
-		s.state = wire.StateNew
-	} else {
+	if s.bound.IsValid() {
 		s.state = wire.StateBound
 	}
 	s.soError = e
+	s.failed = true
 	s.mu.Unlock()
+	s.wake()
 }
 
 // waitConnect waits for a pending connect (at most timeo, if set) and
@@ -153,11 +234,15 @@ func (s *sock) waitConnect(done chan struct{}, timeo time.Duration) syscall.Errn
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ssConnecting = false
 	if s.state == wire.StateConnected {
 		return 0
 	}
 	e := s.soError
 	s.soError = 0
+	if e == 0 {
+		e = syscall.ECONNABORTED
+	}
 	return e
 }
 
@@ -178,19 +263,13 @@ func (s *sock) becomeIPv4() syscall.Errno {
 	if s.state != wire.StateNew {
 		return syscall.EAFNOSUPPORT
 	}
-	tp, en := transportFor(unix.AF_INET, s.typ, s.proto)
+	ep, en := s.newEndpointLocked(unix.AF_INET)
 	if en != 0 {
-		return syscall.EAFNOSUPPORT
+		return en
 	}
-	ep, err := s.host.Stack.NewEndpoint(tp, ipv4.ProtocolNumber, &s.wq)
-	if err != nil {
-		return errno(err)
-	}
-	old := s.ep
-	copyOptions(old, ep)
+	s.ep.Close()
 	s.ep = ep
 	s.family = unix.AF_INET
-	old.Close()
 	return 0
 }
 
@@ -268,6 +347,9 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 	// The accepted endpoint notifies its own queue; forward to ours.
 	ns.wqForward(nwq)
 	ns.initEndpoint()
+	// netstack propagates some options to accepted endpoints; Linux
+	// copies every socket option of the listener.
+	copyOptions(s.ep, nep)
 	if en := s.b.register(ns); en != 0 {
 		return true // out of sockets: drop this connection, keep listening
 	}
@@ -296,16 +378,23 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 }
 
 // tcpReader is the goroutine that reads the broker end of a TCP socket.
-// Until the socket is connected it only watches for the program closing
-// it; then it carries the program's bytes into netstack (pumpOut).
+// Until the socket is connected it only watches for the program closing it
+// (and discards connect filler once a connect is decided); then it carries
+// the program's bytes into netstack (pumpOut).
 func (s *sock) tcpReader() {
 	defer s.b.wg.Done()
 	defer s.close()
 	for {
 		s.mu.Lock()
-		st := s.state
+		st, filler := s.state, s.filler
 		s.mu.Unlock()
-		if st == wire.StateConnected {
+		if filler > 0 && st != wire.StateConnecting {
+			s.conn.SetReadDeadline(time.Time{})
+			if !s.discardFiller(filler) {
+				return
+			}
+		}
+		if st == wire.StateConnected || st == wire.StateClosed {
 			break
 		}
 		if s.waitHangup() {
@@ -316,6 +405,24 @@ func (s *sock) tcpReader() {
 	}
 	s.conn.SetReadDeadline(time.Time{})
 	s.pumpOut()
+}
+
+// discardFiller reads and drops the n filler bytes the shim wrote before a
+// non-blocking connect: from then on the app end is writable.
+func (s *sock) discardFiller(n uint32) bool {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	for left := int(n); left > 0; {
+		k, err := s.conn.Read((*bp)[:min(left, len(*bp))])
+		if err != nil {
+			return false
+		}
+		left -= k
+	}
+	s.mu.Lock()
+	s.filler -= n
+	s.mu.Unlock()
+	return true
 }
 
 // pumpOut copies the program's bytes to the endpoint. EOF on the broker end
@@ -356,6 +463,13 @@ func (s *sock) pumpOut() {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			s.conn.SetReadDeadline(time.Time{})
 			continue
+		}
+		if errors.Is(err, syscall.ECONNRESET) {
+			// The kernel's word that the program closed its end with
+			// bytes unread (the read consumed the error; remember it).
+			s.mu.Lock()
+			s.unreadAtClose = true
+			s.mu.Unlock()
 		}
 		if err == io.EOF && !s.closedByProgram() {
 			// Only the program's sending side is shut: a FIN, after
@@ -408,8 +522,10 @@ func (s *sock) pumpIn() {
 			// The program closed its end; tcpReader cleans up.
 			return
 		default:
+			// Reset, timed out, aborted: the error is pending, reads
+			// see EOF (and the shim then SO_ERROR), writes EPIPE.
 			s.setError(errno(err))
-			s.sendEOF()
+			s.shutApp(unix.SHUT_RDWR)
 			return
 		}
 	}

@@ -11,7 +11,9 @@
  * Before sending we check what Linux checks synchronously: a destination
  * outside the emulated network (ENETUNREACH), the datagram size (EMSGSIZE),
  * a missing destination (EDESTADDRREQ), broadcast without SO_BROADCAST
- * (EACCES). Everything after that is asynchronous, as with real UDP.
+ * (EACCES). Everything after that is asynchronous, as with real UDP: an
+ * error the broker learns later (ICMP unreachable) arrives as a header-only
+ * message with SWRAP_DGRAM_ERROR, which the receive call reading it returns.
  */
 #include "swrap.h"
 
@@ -158,6 +160,25 @@ static void pktinfo_out(const struct swrap_sock *s, const struct swrap_dgram *h,
 	msg->msg_controllen = used;
 }
 
+/* async_error: the message read is an asynchronous error (SWRAP_DGRAM_ERROR,
+ * e.g. ECONNREFUSED after an ICMP port unreachable). Linux reports sk_err
+ * once, from the receive call, and clears it even under MSG_PEEK; a peeked
+ * error message is therefore taken off the queue here. */
+static ssize_t async_error(const struct swrap_sock *s, const struct swrap_dgram *h, int flags)
+{
+	int err = (int)h->ifindex;
+	if (flags & MSG_PEEK) {
+		struct swrap_dgram drop;
+		struct iovec iov = { &drop, sizeof(drop) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+		swrap_libc.recvmsg(s->fd, &m, MSG_DONTWAIT);
+	}
+	SWRAP_LOG(SWRAP_LOG_DEBUG, "fd %d: asynchronous error %d", s->fd, err);
+	if (err <= 0 || err > 4095)
+		err = EPROTO;
+	return swrap_fail(err);
+}
+
 ssize_t swrap_dgram_recv(struct swrap_sock *s, struct msghdr *msg, int flags)
 {
 	struct swrap_dgram h;
@@ -188,6 +209,8 @@ ssize_t swrap_dgram_recv(struct swrap_sock *s, struct msghdr *msg, int flags)
 		SWRAP_LOG(SWRAP_LOG_ERROR, "fd %d: short datagram header (%zd bytes)", s->fd, n);
 		return swrap_fail(EPROTO);
 	}
+	if (SWRAP_UNLIKELY(h.flags & SWRAP_DGRAM_ERROR))
+		return async_error(s, &h, flags);
 	msg->msg_flags = m.msg_flags & MSG_TRUNC;
 	if (msg->msg_name)
 		swrap_addr_out(&h.peer, msg->msg_name, &msg->msg_namelen);

@@ -23,7 +23,7 @@
 
 struct fd_entry {
 	_Atomic uint32_t word; /* SWRAP_FD_* state | SWF_* flags */
-	uint32_t pad;
+	_Atomic uint32_t aux;  /* swrap_fd_aux(): saved SO_SNDBUF with SWF_FILLED */
 	_Atomic uint64_t id;
 };
 
@@ -141,10 +141,25 @@ void swrap_fd_copy(int from, int to)
 	uint64_t id = atomic_load_explicit(&src->id, memory_order_relaxed);
 	if ((w & SWRAP_FD_STATE_MASK) == SWRAP_FD_WRAPPED) {
 		note_high(to);
+		atomic_store_explicit(&dst->aux, atomic_load_explicit(&src->aux, memory_order_relaxed),
+				      memory_order_relaxed);
 		store(dst, id, w & ~SWF_EOF_SEEN);
 	} else {
 		swrap_fd_forget(to);
 	}
+}
+
+void swrap_fd_set_aux(int fd, uint32_t v)
+{
+	struct fd_entry *e = entry(fd);
+	if (e)
+		atomic_store_explicit(&e->aux, v, memory_order_relaxed);
+}
+
+uint32_t swrap_fd_aux(int fd)
+{
+	struct fd_entry *e = entry(fd);
+	return e ? atomic_load_explicit(&e->aux, memory_order_relaxed) : 0;
 }
 
 int swrap_fd_wrapped_count(void)
@@ -208,14 +223,15 @@ bool swrap_fd_stat(struct swrap_sock *s)
 	memset(&st, 0, sizeof(st));
 	if (swrap_request(&c) != 0 || c.rep_len < sizeof(st))
 		return false;
-	/* Keep the per-fd wishes (pktinfo) that the broker does not know. */
-	uint32_t keep = s->word & (SWF_PKTINFO4 | SWF_PKTINFO6 | SWF_EOF_SEEN);
+	/* Keep what the broker does not know (pktinfo wishes, UDP shutdown,
+	 * connect filler). */
+	uint32_t keep = s->word & SWF_SHIM_ONLY;
 	s->word = stat_to_word(&st) | keep;
 	struct fd_entry *e = entry(s->fd);
 	if (e) {
 		uint32_t cur = atomic_load(&e->word);
 		if ((cur & SWRAP_FD_STATE_MASK) == SWRAP_FD_WRAPPED && atomic_load(&e->id) == s->id) {
-			s->word |= cur & (SWF_PKTINFO4 | SWF_PKTINFO6 | SWF_EOF_SEEN);
+			s->word |= cur & SWF_SHIM_ONLY;
 			atomic_compare_exchange_strong(&e->word, &cur, s->word);
 		}
 	}

@@ -21,6 +21,8 @@ static int swrap_listen(const struct swrap_sock *s, int backlog)
 	if (err)
 		return swrap_fail(err);
 	swrap_fd_flags(s->fd, SWF_LISTENING, 0);
+	/* A listener is never writable; the broker never reads its bytes. */
+	swrap_filler_fill(s->fd);
 	return 0;
 }
 
@@ -36,6 +38,10 @@ static int swrap_accept(struct swrap_sock *s, struct sockaddr *addr, socklen_t *
 {
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return swrap_fail(EINVAL);
+	if (s->word & SWF_DGRAM)
+		return swrap_fail(EOPNOTSUPP); /* sock_no_accept */
+	if (s->word & SWF_SHUT_RD)
+		return swrap_fail(EINVAL); /* shut down: closed, no longer listening */
 	if (addr || addrlen) {
 		int e = swrap_addr_check_outlen(addr, addrlen);
 		if (e)

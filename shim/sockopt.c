@@ -79,6 +79,8 @@ static int swrap_getsockopt(struct swrap_sock *s, int level, int name, void *val
 		memcpy(val, buf, n);
 	*len = n;
 
+	if (level == SOL_SOCKET && name == SO_ERROR)
+		swrap_filler_done(s, true); /* the broker waited: the connect is over */
 	if (level == SOL_SOCKET && name == SO_ERROR && (s->word & SWF_CONNECTING) && n >= sizeof(int)) {
 		/* The broker waited for the pending connect: now we know. */
 		int v;

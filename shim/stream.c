@@ -13,7 +13,10 @@
  *  - on a socket that is not connected, reads fail with ENOTCONN and writes
  *    with EPIPE (+SIGPIPE), as TCP does, rather than touching the app end
  *    (which for a listener carries accept records);
- *  - recvfrom/recvmsg report no address (msg_namelen 0), like Linux TCP.
+ *  - recvfrom/recvmsg report no address (msg_namelen 0), like Linux TCP;
+ *  - MSG_OOB receives fail with EINVAL: the broker passes no urgent data;
+ *  - a pending connect filler (filler.c) is taken back on the first send
+ *    or write after the connect is over.
  */
 #include "swrap.h"
 
@@ -67,6 +70,7 @@ static ssize_t not_connected_write(int flags)
 
 ssize_t swrap_tcp_send(struct swrap_sock *s, const struct msghdr *msg, int flags)
 {
+	swrap_filler_done(s, false);
 	if (!connected(s))
 		return not_connected_write(flags);
 	/* Linux TCP ignores a destination on a connected socket; a unix
@@ -82,6 +86,7 @@ ssize_t swrap_tcp_send(struct swrap_sock *s, const struct msghdr *msg, int flags
 
 ssize_t swrap_tcp_write(struct swrap_sock *s, const void *buf, size_t len)
 {
+	swrap_filler_done(s, false);
 	if (!connected(s))
 		return not_connected_write(0);
 	ssize_t n = swrap_libc.send(s->fd, buf, len, MSG_NOSIGNAL);
@@ -96,6 +101,8 @@ ssize_t swrap_tcp_recv(struct swrap_sock *s, struct msghdr *msg, int flags)
 		return swrap_fail(EAGAIN); /* nothing is ever queued there */
 	if (!connected(s))
 		return swrap_fail(ENOTCONN);
+	if (flags & MSG_OOB)
+		return swrap_fail(EINVAL); /* tcp_recv_urg: no urgent data, ever */
 	void *name = msg->msg_name;
 	msg->msg_name = NULL;
 	msg->msg_namelen = 0;

@@ -179,6 +179,11 @@ enum { SWRAP_FD_UNKNOWN = 0, SWRAP_FD_NOT_WRAPPED = 1, SWRAP_FD_WRAPPED = 2 };
 #define SWF_EOF_SEEN (1u << 11)  /* a TCP EOF was checked against SO_ERROR */
 #define SWF_SHUT_RD (1u << 12)   /* UDP: shutdown(SHUT_RD) done (kept here) */
 #define SWF_SHUT_WR (1u << 13)   /* UDP: shutdown(SHUT_WR) done (kept here) */
+#define SWF_FILLED (1u << 14)    /* connect filler written; SO_SNDBUF to restore (aux) */
+#define SWF_SS_CONNECTING (1u << 15) /* TCP: a connect() said EINPROGRESS, none said how it ended */
+/* The flags only the shim knows: a STAT refresh keeps them. */
+#define SWF_SHIM_ONLY (SWF_PKTINFO4 | SWF_PKTINFO6 | SWF_EOF_SEEN | SWF_SHUT_RD | SWF_SHUT_WR | SWF_FILLED | \
+		       SWF_SS_CONNECTING)
 
 /* A snapshot of one wrapped fd. */
 struct swrap_sock {
@@ -202,6 +207,10 @@ void swrap_fd_forget_range(unsigned int first, unsigned int last);
 void swrap_fd_mark_not_wrapped(int fd);
 void swrap_fd_flags(int fd, uint32_t set, uint32_t clear);
 void swrap_fd_copy(int from, int to);
+/* A second word per fd for the shim's own use: with SWF_FILLED, the app
+ * end's SO_SNDBUF (as getsockopt reported it) before the connect filler. */
+void swrap_fd_set_aux(int fd, uint32_t v);
+uint32_t swrap_fd_aux(int fd);
 int swrap_fd_wrapped_count(void);
 /* Refresh a snapshot from the broker (STAT); false if the broker is gone. */
 bool swrap_fd_stat(struct swrap_sock *s);
@@ -265,6 +274,21 @@ ssize_t swrap_tcp_write(struct swrap_sock *s, const void *buf, size_t len);
 /* dgram.c: UDP/ICMP data on a wrapped fd (swrap_dgram framing). */
 ssize_t swrap_dgram_send(struct swrap_sock *s, const struct msghdr *msg, int flags);
 ssize_t swrap_dgram_recv(struct swrap_sock *s, struct msghdr *msg, int flags);
+
+/* filler.c: keeping the app end unwritable (docs/protocol.md, Filler). */
+/* Shrink fd's SO_SNDBUF to the minimum and fill it with zero bytes until
+ * EAGAIN; returns the bytes written. errno is preserved. */
+uint32_t swrap_filler_fill(int fd);
+/* Slow path of swrap_filler_done: restore SO_SNDBUF if the connect is over
+ * (known_over, or the broker's STAT says so). */
+void swrap_filler_restore(struct swrap_sock *s, bool known_over);
+/* Call on every path where a finished connect matters (send, write,
+ * connect, SO_ERROR): one flag test unless a filler is outstanding. */
+static inline void swrap_filler_done(struct swrap_sock *s, bool known_over)
+{
+	if (SWRAP_UNLIKELY(s->word & SWF_FILLED))
+		swrap_filler_restore(s, known_over);
+}
 
 /* Shared by sendrecv.c, syscall.c: the policy layer of the msg calls. */
 ssize_t swrap_sendmsg(int fd, const struct msghdr *msg, int flags);

@@ -110,10 +110,19 @@ struct swrap_listen {
  * AF_UNSPEC address disconnects. */
 struct swrap_connect {
 	struct swrap_addr addr;
-	uint32_t flags; /* SWRAP_CONNECT_NONBLOCK */
-	uint32_t reserved;
+	uint32_t flags;  /* SWRAP_CONNECT_NONBLOCK */
+	uint32_t filler; /* bytes of filler the app end wrote before (below) */
 };
 #define SWRAP_CONNECT_NONBLOCK 1u
+/*
+ * A unix socket is writable at once, a TCP socket only once connected. So
+ * that poll/epoll report POLLOUT when the connection is made (or fails),
+ * the shim shrinks the app end's SO_SNDBUF and fills it with zero bytes
+ * before a non-blocking CONNECT, and says how many: the broker discards
+ * exactly that many bytes when the connect completes, which makes the app
+ * end writable then. The same filler (never discarded) keeps a listening
+ * socket's app end from ever being writable.
+ */
 
 /* SHUTDOWN: validates and records; on success the shim also calls the real
  * shutdown(how) on the app end, which is what the broker acts upon. */
@@ -182,10 +191,15 @@ struct swrap_accept {
  *                 datagram was sent to (for IP_PKTINFO / IPV6_PKTINFO).
  */
 struct swrap_dgram {
-	uint32_t flags;   /* reserved, 0 */
-	uint32_t ifindex; /* pktinfo interface index */
+	uint32_t flags;   /* SWRAP_DGRAM_ERROR, or 0 */
+	uint32_t ifindex; /* pktinfo interface index; the errno for an error */
 	struct swrap_addr peer;
 	struct swrap_addr local;
 };
+
+/* broker -> app: no payload; an asynchronous error for the socket (e.g.
+ * ECONNREFUSED from an ICMP port unreachable on a connected UDP socket),
+ * in ifindex, which the next receive call reports once, as Linux does. */
+#define SWRAP_DGRAM_ERROR 1u
 
 #endif /* SWRAP_PROTO_H */

@@ -114,6 +114,11 @@ func (h *Host) setup(cfg Config) error {
 		&tcpip.TCPSendBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax},
 		&tcpip.TCPReceiveBufferSizeRangeOption{Min: tcpBufMin, Default: tcpBufDefault, Max: tcpBufMax},
 		ptr(tcpip.TCPModerateReceiveBufferOption(true)),
+		// No RACK/TLP: netstack's probe timeout is 2×SRTT with no floor
+		// (Linux keeps at least 10 ms), and on a fabric whose RTT is well
+		// under a millisecond any scheduling hiccup then fires a spurious
+		// retransmission. SACK recovery and the 200 ms minimum RTO remain.
+		ptr(tcpip.TCPRecovery(0)),
 	}
 	for _, o := range opts {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {

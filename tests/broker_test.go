@@ -462,7 +462,7 @@ func TestCapture(t *testing.T) {
 		t.Fatal("broker did not stop")
 	}
 
-	frames := tsharkFrames(t, tshark, capFile, "")
+	frames := tsharkDecode(t, tshark, capFile, "")
 	if len(frames) == 0 {
 		t.Fatal("empty capture")
 	}
@@ -501,7 +501,7 @@ func TestCapture(t *testing.T) {
 	if sent != len(payload) {
 		t.Errorf("capture shows %d payload bytes from the client, sent %d", sent, len(payload))
 	}
-	if re := tsharkFrames(t, tshark, capFile, "tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission || tcp.analysis.duplicate_ack || _ws.expert.severity == \"error\""); len(re) > 0 {
+	if re := tsharkDecode(t, tshark, capFile, "tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission || tcp.analysis.duplicate_ack || _ws.expert.severity == \"error\""); len(re) > 0 {
 		t.Errorf("%d frames flagged as retransmitted, duplicated or malformed: %v", len(re), re)
 	}
 }

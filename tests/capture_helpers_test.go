@@ -53,24 +53,24 @@ func readCapture(path string) ([]capturedPacket, error) {
 	return out, nil
 }
 
-// tsharkFrame is one frame as tshark decodes it: field name to value.
-type tsharkFrame map[string]string
+// decodedFrame is one frame as tshark decodes it: field name to value.
+type decodedFrame map[string]string
 
-// tsharkFields are the fields tsharkFrames extracts.
-var tsharkFields = []string{"frame.number", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport",
+// decodedFields are the fields tsharkDecode extracts.
+var decodedFields = []string{"frame.number", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "tcp.srcport", "tcp.dstport",
 	"tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.reset", "tcp.len", "udp.srcport", "udp.dstport",
 	"ip.checksum.status", "tcp.checksum.status", "udp.checksum.status", "icmp.checksum.status"}
 
-// tsharkFrames decodes a capture with tshark, checksum validation on,
+// tsharkDecode decodes a capture with tshark, checksum validation on,
 // keeping the frames that match the display filter (all if empty).
-func tsharkFrames(t *testing.T, tshark, file, filter string) []tsharkFrame {
+func tsharkDecode(t *testing.T, tshark, file, filter string) []decodedFrame {
 	t.Helper()
 	args := []string{"-r", file, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
 		"-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f"}
 	if filter != "" {
 		args = append(args, "-Y", filter)
 	}
-	for _, f := range tsharkFields {
+	for _, f := range decodedFields {
 		args = append(args, "-e", f)
 	}
 	cmd := exec.Command(tshark, args...)
@@ -80,14 +80,14 @@ func tsharkFrames(t *testing.T, tshark, file, filter string) []tsharkFrame {
 	if err != nil {
 		t.Fatalf("tshark %v: %v\n%s", args, err, stderr.Bytes())
 	}
-	var frames []tsharkFrame
+	var frames []decodedFrame
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		if line == "" {
 			continue
 		}
 		vals := strings.Split(line, "\t")
-		f := tsharkFrame{}
-		for i, name := range tsharkFields {
+		f := decodedFrame{}
+		for i, name := range decodedFields {
 			if i < len(vals) {
 				f[name] = vals[i]
 			}
@@ -98,11 +98,11 @@ func tsharkFrames(t *testing.T, tshark, file, filter string) []tsharkFrame {
 }
 
 // flag reports whether a boolean field is set (tshark prints 1 or True).
-func (f tsharkFrame) flag(name string) bool { return f[name] == "1" || f[name] == "True" }
+func (f decodedFrame) flag(name string) bool { return f[name] == "1" || f[name] == "True" }
 
 // badChecksum reports whether tshark found any checksum of the frame bad
 // (checksum status 0 is "Bad", 1 "Good", 2 "Unverified").
-func (f tsharkFrame) badChecksum() bool {
+func (f decodedFrame) badChecksum() bool {
 	for _, k := range []string{"ip.checksum.status", "tcp.checksum.status", "udp.checksum.status", "icmp.checksum.status"} {
 		if f[k] == "0" {
 			return true

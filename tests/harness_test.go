@@ -56,7 +56,9 @@ func swrapDir(t testing.TB) string {
 	}
 	t.Cleanup(func() {
 		stopBroker(t, d)
-		os.RemoveAll(d)
+		if os.Getenv("SWRAP_KEEP") == "" {
+			os.RemoveAll(d)
+		}
 	})
 	return d
 }

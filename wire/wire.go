@@ -381,15 +381,16 @@ func ParseSocket(b []byte) (Socket, error) {
 
 // Connect is struct swrap_connect.
 type Connect struct {
-	Addr  Addr
-	Flags uint32
+	Addr   Addr
+	Flags  uint32
+	Filler uint32 // filler bytes written to the app end before (see swrap_proto.h)
 }
 
 // Encode returns the body of a CONNECT request.
 func (c Connect) Encode() []byte {
 	b := AppendAddr(nil, c.Addr)
 	b = ne.AppendUint32(b, c.Flags)
-	return ne.AppendUint32(b, 0)
+	return ne.AppendUint32(b, c.Filler)
 }
 
 // ParseConnect decodes a CONNECT body.
@@ -401,7 +402,7 @@ func ParseConnect(b []byte) (Connect, error) {
 	if err != nil {
 		return Connect{}, err
 	}
-	return Connect{Addr: a, Flags: ne.Uint32(b[AddrSize:])}, nil
+	return Connect{Addr: a, Flags: ne.Uint32(b[AddrSize:]), Filler: ne.Uint32(b[AddrSize+4:])}, nil
 }
 
 // Int32Body encodes a body made of one int32 and a reserved word (LISTEN,
@@ -509,6 +510,10 @@ func ParseAccept(b []byte) (Accept, error) {
 	}
 	return Accept{Sock: ne.Uint64(b[8:]), Peer: p}, nil
 }
+
+// DgramError in Dgram.Flags marks an error message (broker to app): no
+// payload, the errno in IfIndex, reported once by the next receive.
+const DgramError = 1
 
 // Dgram is struct swrap_dgram, the header of every datagram on a UDP or
 // ICMP socket's app end.

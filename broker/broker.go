@@ -222,6 +222,12 @@ func (b *Broker) idleWatch(ctx context.Context) {
 		b.mu.Lock()
 		idle := len(b.socks) == 0 && len(b.ctl) == 0 && time.Since(b.idleFrom) >= b.cfg.IdleTimeout
 		b.mu.Unlock()
+		if _, err := os.Stat(filepath.Join(b.dir, wire.CtlSock)); err != nil {
+			// Our directory (or socket) was removed: nobody can reach us.
+			b.log.Info("control socket gone; exiting", "err", err)
+			b.ln.Close()
+			return
+		}
 		if idle {
 			b.log.Info("idle; exiting", "after", b.cfg.IdleTimeout)
 			b.ln.Close()

@@ -706,3 +706,123 @@ func fill(r *rand.Rand, b []byte) {
 		b[i] = byte(r.Uint32())
 	}
 }
+
+// TestSIGTERMClosesCleanly stops the broker while a connection is open: the
+// connection ends with FINs from both sides in the capture (no RST), and
+// the program sees its socket end instead of hanging.
+func TestSIGTERMClosesCleanly(t *testing.T) {
+	dir := swrapDir(t)
+	capFile := filepath.Join(dir, "term.pcap")
+	brk := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
+	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
+	ln, err := h10.Listen("tcp", "127.0.0.10:7800")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			srv <- c
+		}
+	}()
+	c, err := h11.Dial("tcp", "127.0.0.10:7800")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc := <-srv
+	defer sc.Close()
+	c.Write([]byte("before"))
+	b := make([]byte, 6)
+	io.ReadFull(sc, b)
+	if !brk.stop() {
+		t.Fatal("broker did not stop")
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(b); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read after the broker stopped: %v, want EOF or an error at once", err)
+	}
+	pkts, err := readCapture(capFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fins := map[string]bool{}
+	for _, p := range pkts {
+		if p.fin {
+			fins[p.srcIP] = true
+		}
+		if p.rst {
+			t.Errorf("RST from %s:%d in the capture", p.srcIP, p.srcPort)
+		}
+	}
+	if !fins["127.0.0.10"] || !fins["127.0.0.11"] {
+		t.Errorf("FINs from %v, want both hosts", fins)
+	}
+}
+
+// TestBrokerDeath kills the broker: programs see errors, never a hang.
+func TestBrokerDeath(t *testing.T) {
+	dir := swrapDir(t)
+	brk := startBroker(t, dir)
+	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
+	ln, err := h10.Listen("tcp", "127.0.0.10:7900")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ln.Accept()
+	c, err := h11.Dial("tcp", "127.0.0.10:7900")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brk.cmd.Process.Kill()
+	<-brk.done
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("read after the broker died: %v, want ECONNRESET", err)
+	}
+	_, err = c.Write(make([]byte, 1<<20))
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("write after the broker died: %v, want an error at once", err)
+	}
+	if _, err := h11.Dial("tcp", "127.0.0.10:7900"); err == nil {
+		t.Error("dial without a broker succeeded")
+	}
+}
+
+// TestMTU checks that SOCKET_WRAPPER_MTU sets the fabric's MTU: no frame in
+// the capture is larger.
+func TestMTU(t *testing.T) {
+	dir := swrapDir(t)
+	capFile := filepath.Join(dir, "mtu.pcap")
+	brk := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile, "SOCKET_WRAPPER_MTU=1500")
+	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
+	ln, err := h10.Listen("tcp", "127.0.0.10:8000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := acceptOne(t, ln, func(c net.Conn) { io.Copy(io.Discard, c) })
+	c, err := h11.Dial("tcp", "127.0.0.10:8000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(make([]byte, 200<<10))
+	c.Close()
+	<-done
+	if !brk.stop() {
+		t.Fatal("broker did not stop")
+	}
+	f, err := pcapReadFile(capFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	largest := 0
+	for _, r := range f {
+		largest = max(largest, r)
+	}
+	if largest > 1500 || largest < 1400 {
+		t.Errorf("largest frame %d bytes, want full frames of at most 1500", largest)
+	}
+}

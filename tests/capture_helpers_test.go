@@ -110,3 +110,16 @@ func (f decodedFrame) badChecksum() bool {
 	}
 	return false
 }
+
+// pcapReadFile returns the original length of every frame of a capture.
+func pcapReadFile(path string) ([]int, error) {
+	f, err := pcap.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var n []int
+	for _, r := range f.Records {
+		n = append(n, r.Length)
+	}
+	return n, nil
+}

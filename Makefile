@@ -8,7 +8,7 @@ export CGO_ENABLED := 0
 
 .PHONY: all broker cli shim test unit integration demo bench fuzz vet clean
 
-all: broker shim
+all: broker shim cli
 
 broker:
 	$(GO) build $(GOFLAGS) -o $(BIN)/swrap-broker ./cmd/swrap-broker
@@ -28,6 +28,10 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+
+# The seed example: two wrapped netcats, a capture, its summary.
+demo: all
+	sh scripts/demo.sh
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 2m ./wire/

@@ -59,6 +59,7 @@ type Broker struct {
 	log      *slog.Logger
 	fab      *fabric.Fabric
 	ln       *net.UnixListener
+	lock     *os.File // holds the directory's flock until the process exits
 
 	captures atomic.Pointer[[]*pcap.Writer] // read on every frame
 	capMu    sync.Mutex                     // serialises changes to captures
@@ -102,9 +103,11 @@ func New(cfg Config) (*Broker, error) {
 		idleFrom: time.Now(),
 	}
 	b.captures.Store(&[]*pcap.Writer{})
-	if err := lock(b.dir); err != nil {
+	lf, err := lock(b.dir)
+	if err != nil {
 		return nil, err
 	}
+	b.lock = lf
 	if cfg.PcapFile != "" {
 		if err := b.addCapture(cfg.PcapFile); err != nil {
 			return nil, err
@@ -136,43 +139,39 @@ func New(cfg Config) (*Broker, error) {
 // ErrLocked means another live broker holds the directory's lock.
 var ErrLocked = errors.New("another broker serves this directory")
 
-// lockFile is kept open (and so locked) for the life of the process.
-var lockFile *os.File
-
 // lock makes dir (0700, owned by us) and takes its broker.lock with flock,
 // so that of many brokers started at once exactly one serves; it writes our
 // pid into the file for tools and tests.
-func lock(dir string) error {
+func lock(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("%s belongs to uid %d, not to us", dir, st.Uid)
+		return nil, fmt.Errorf("%s belongs to uid %d, not to us", dir, st.Uid)
 	}
 	if fi.Mode().Perm() != 0o700 {
 		if err := os.Chmod(dir, 0o700); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	f, err := os.OpenFile(filepath.Join(dir, wire.LockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return ErrLocked
+			return nil, ErrLocked
 		}
-		return err
+		return nil, err
 	}
 	f.Truncate(0)
 	fmt.Fprintf(f, "%d\n", os.Getpid())
-	lockFile = f
-	return nil
+	return f, nil
 }
 
 // Serve accepts control connections until ctx is done or, in on-demand
@@ -284,6 +283,8 @@ func (b *Broker) shutdown() {
 	b.fab.Close()
 	os.Remove(filepath.Join(b.dir, wire.CtlSock))
 	b.log.Info("stopped")
+	// The lock goes last: a new broker may start as soon as it is free.
+	b.lock.Close()
 }
 
 // waitQuiet waits until no host has sent a frame for 50 ms, or for max.

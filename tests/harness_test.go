@@ -84,13 +84,31 @@ func stopBroker(t testing.TB, dir string) {
 		return
 	}
 	for i := 0; i < 200; i++ {
-		if syscall.Kill(pid, 0) != nil {
+		if !alive(pid) {
 			return
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 	t.Logf("broker %d did not exit after SIGTERM; killing it", pid)
 	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// alive reports whether process pid runs. An on-demand broker is not our
+// child, so once it exits it may stay a zombie until init reaps it: that
+// counts as gone.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z'
+	}
+	return true
 }
 
 // brokerProc is a broker started by a test.

@@ -150,6 +150,8 @@ func FuzzParse(f *testing.F) {
 		ParseDgram(b)
 		ParseAccept(b)
 		ParseReply(b)
-		ParseSocketName(string(b))
+		if inst, id, ok := ParseSocketName(string(b)); ok && SocketName(inst, id) != string(b[1:]) {
+			t.Errorf("ParseSocketName(%q) = %q, %d: does not round-trip", b, inst, id)
+		}
 	})
 }

@@ -1,0 +1,157 @@
+// Command swrap is the command users type to work with swrap, the successor
+// of cwrap's socket_wrapper: unmodified programs run under an LD_PRELOAD
+// shim (libswrap.so) as if on an emulated host N (IPv4 127.0.0.N, IPv6
+// fd00::5357:5fNN), with a real TCP/IP stack in a broker process
+// (swrap-broker).
+//
+// Usage:
+//
+//	swrap run [--iface N] [--dir D] [--pcap FILE] [--network NET] [--mtu N] -- CMD [ARGS...]
+//	swrap status [--dir D] [--json]
+//	swrap pcap summary FILE
+//	swrap version
+//	swrap help [COMMAND]
+//
+// `swrap run` sets the socket_wrapper environment (SOCKET_WRAPPER_DIR,
+// SOCKET_WRAPPER_DEFAULT_IFACE, ...) plus LD_PRELOAD and SWRAP_BROKER, and
+// runs CMD. `swrap status` asks a running broker what it serves. `swrap pcap
+// summary` describes a capture file written with SOCKET_WRAPPER_PCAP_FILE.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/swrap/swrap/wire"
+)
+
+// usage is the top-level help text.
+const usage = `swrap runs unmodified programs on an emulated network: each wrapped
+program is a host N (127.0.0.N, fd00::5357:5fNN) whose sockets go through a
+real TCP/IP stack in swrap-broker.
+
+Usage:
+  swrap run [--iface N] [--dir D] [--pcap FILE] [--network NET] [--mtu N] -- CMD [ARGS...]
+                      run CMD wrapped, as host N
+  swrap status [--dir D] [--json]
+                      show the hosts, sockets and captures of a running broker
+  swrap pcap summary FILE
+                      summarise a capture file (TCP connections, UDP flows, ICMP)
+  swrap version       print the version
+  swrap help [CMD]    print this help, or a command's
+
+Run 'swrap help CMD' for a command's flags.
+`
+
+// exitError carries an exit status out of a subcommand without printing
+// anything more (the message, if any, was already printed).
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// errUsage marks an error in the command line; it makes swrap exit with 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(mainArgs(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// mainArgs runs the subcommand named by args[0] and returns the exit status.
+func mainArgs(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(args[1:], stderr)
+	case "status":
+		err = cmdStatus(args[1:], stdout, stderr)
+	case "pcap", "capture":
+		err = cmdPcap(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+	case "help", "-h", "-help", "--help":
+		return cmdHelp(args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "swrap: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return int(ee)
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "swrap: %v\n", err)
+		return 1
+	}
+}
+
+// cmdHelp prints the top-level help, or one command's flags.
+func cmdHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	switch args[0] {
+	case "run":
+		fs, _ := runFlags(stdout)
+		fs.Usage()
+	case "status":
+		fs, _ := statusFlags(stdout)
+		fs.Usage()
+	case "pcap", "capture":
+		fmt.Fprint(stdout, pcapUsage)
+	case "version", "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "swrap: unknown command %q\n", args[0])
+		return 2
+	}
+	return 0
+}
+
+// versionString names this build: the module version (a VCS pseudo-version
+// when built from a git checkout), the commit, and the wire protocol version.
+func versionString() string {
+	v := "(devel)"
+	var extra []string
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+		if rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if modified == "true" {
+				rev += "+dirty"
+			}
+			extra = append(extra, "commit "+rev)
+		}
+		extra = append(extra, bi.GoVersion)
+	}
+	extra = append(extra, fmt.Sprintf("protocol v%d", wire.Version))
+	return fmt.Sprintf("swrap %s (%s)", v, strings.Join(extra, ", "))
+}

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/wire"
+)
+
+// runOptions are the flags of `swrap run`.
+type runOptions struct {
+	iface   int
+	dir     string
+	pcap    string
+	network string
+	mtu     int
+}
+
+// runFlags declares the flags of `swrap run`, with defaults taken from the
+// socket_wrapper environment variables.
+func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
+	o := &runOptions{}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(out)
+	defIface := 1
+	if n, err := strconv.Atoi(os.Getenv("SOCKET_WRAPPER_DEFAULT_IFACE")); err == nil && addrplan.ValidHost(n) {
+		defIface = n
+	}
+	defMTU, _ := strconv.Atoi(os.Getenv("SOCKET_WRAPPER_MTU"))
+	fs.IntVar(&o.iface, "iface", defIface, "the emulated host `N` (1..64) CMD runs as: 127.0.0.N, fd00::5357:5fNN (SOCKET_WRAPPER_DEFAULT_IFACE)")
+	fs.StringVar(&o.dir, "dir", os.Getenv("SOCKET_WRAPPER_DIR"), "the network's `directory` (SOCKET_WRAPPER_DIR); programs sharing it share a network.\nWithout it, a fresh temporary directory is made, and it and its broker are removed when CMD exits")
+	fs.StringVar(&o.pcap, "pcap", os.Getenv("SOCKET_WRAPPER_PCAP_FILE"), "append every frame to this pcap `file` (SOCKET_WRAPPER_PCAP_FILE)")
+	fs.StringVar(&o.network, "network", os.Getenv("SOCKET_WRAPPER_IPV4_NETWORK"), "IPv4 network: 127.0.0.0 (default) or 10.53.57.0 (SOCKET_WRAPPER_IPV4_NETWORK)")
+	fs.IntVar(&o.mtu, "mtu", defMTU, "the fabric's IP MTU, 1280..65535 (SOCKET_WRAPPER_MTU; 0: the broker's default, 65535)")
+	fs.Usage = func() {
+		fmt.Fprint(out, `Usage: swrap run [flags] [--] CMD [ARGS...]
+
+Runs CMD under the swrap preload shim, as emulated host N. Its children are
+wrapped too. The broker that serves the directory is started on demand by
+the first socket. With no --dir (and no SOCKET_WRAPPER_DIR), the network is
+private to CMD: it lives in a temporary directory that is removed, together
+with its broker, when CMD exits. Signals are forwarded to CMD, and swrap
+exits with CMD's status.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs, o
+}
+
+// cmdRun implements `swrap run`.
+func cmdRun(args []string, stderr io.Writer) error {
+	fs, o := runFlags(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	argv := fs.Args()
+	if len(argv) == 0 {
+		fmt.Fprintln(stderr, "swrap run: no command given (swrap run [flags] -- CMD [ARGS...])")
+		return errUsage
+	}
+	if !addrplan.ValidHost(o.iface) {
+		return fmt.Errorf("run: --iface %d out of range 1..%d", o.iface, addrplan.MaxHost)
+	}
+	if _, err := addrplan.New(o.network); err != nil {
+		return fmt.Errorf("run: --network: %v", err)
+	}
+	if o.mtu != 0 && (o.mtu < 1280 || o.mtu > 65535) {
+		return fmt.Errorf("run: --mtu %d out of range 1280..65535", o.mtu)
+	}
+	self, err := selfDir()
+	if err != nil {
+		return fmt.Errorf("run: %v", err)
+	}
+	shim := filepath.Join(self, "libswrap.so")
+	if _, err := os.Stat(shim); err != nil {
+		return fmt.Errorf("run: the preload shim %s is missing (build it with make): %v", shim, err)
+	}
+	brokerBin, err := findBroker(self)
+	if err != nil {
+		return fmt.Errorf("run: %v", err)
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "swrap run: %v\n", err)
+		return exitError(127)
+	}
+
+	created := false
+	if o.dir == "" {
+		if o.dir, err = os.MkdirTemp("", "swrap-"); err != nil {
+			return fmt.Errorf("run: %v", err)
+		}
+		created = true
+	} else if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return fmt.Errorf("run: --dir: %v", err)
+	}
+	if o.dir, err = filepath.Abs(o.dir); err != nil {
+		return fmt.Errorf("run: --dir: %v", err)
+	}
+	if o.pcap != "" {
+		if o.pcap, err = filepath.Abs(o.pcap); err != nil {
+			return fmt.Errorf("run: --pcap: %v", err)
+		}
+	}
+
+	env := setEnv(os.Environ(), "SOCKET_WRAPPER_DIR", o.dir)
+	env = setEnv(env, "SOCKET_WRAPPER_DEFAULT_IFACE", strconv.Itoa(o.iface))
+	env = setEnv(env, "SOCKET_WRAPPER_PCAP_FILE", o.pcap)
+	env = setEnv(env, "SOCKET_WRAPPER_IPV4_NETWORK", o.network)
+	if o.mtu != 0 {
+		env = setEnv(env, "SOCKET_WRAPPER_MTU", strconv.Itoa(o.mtu))
+	} else {
+		env = setEnv(env, "SOCKET_WRAPPER_MTU", "")
+	}
+	env = setEnv(env, "SWRAP_BROKER", brokerBin)
+	env = setEnv(env, "LD_PRELOAD", prependPreload(os.Getenv("LD_PRELOAD"), shim))
+
+	if !created {
+		// Nothing to clean up afterwards: become CMD.
+		err := syscall.Exec(path, argv, env)
+		return fmt.Errorf("run: exec %s: %v", path, err)
+	}
+	return runChild(path, argv, env, o.dir, stderr)
+}
+
+// runChild runs CMD as a child, forwarding signals, then stops the broker of
+// the private directory dir, removes dir, and exits as CMD did.
+func runChild(path string, argv, env []string, dir string, stderr io.Writer) error {
+	defer os.RemoveAll(dir)
+	cmd := &exec.Cmd{Path: path, Args: argv, Env: env,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+
+	// Signals are forwarded to CMD. SIGINT and SIGQUIT typed at the terminal
+	// already reach CMD, which shares our foreground process group, so they
+	// are forwarded only when they cannot have come from there.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGHUP,
+		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		stopBroker(dir, stderr)
+		return fmt.Errorf("run: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if (s == syscall.SIGINT || s == syscall.SIGQUIT) && inForeground() {
+					continue
+				}
+				cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	stopBroker(dir, stderr)
+	os.RemoveAll(dir)
+
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		if ok && ws.Signaled() {
+			// Die of the same signal, so our caller sees what CMD did.
+			sig := ws.Signal()
+			signal.Reset(sig)
+			syscall.Kill(os.Getpid(), sig)
+			time.Sleep(100 * time.Millisecond)
+			return exitError(128 + int(sig))
+		}
+		return exitError(ee.ExitCode())
+	}
+	if err != nil {
+		return fmt.Errorf("run: %v", err)
+	}
+	return nil
+}
+
+// inForeground reports whether stdin is a terminal whose foreground process
+// group is ours: then a SIGINT or SIGQUIT most likely came from it.
+func inForeground() bool {
+	pg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pg == unix.Getpgrp()
+}
+
+// stopBroker terminates the broker serving dir, if one runs, and waits until
+// it has exited, so that its capture files are complete.
+func stopBroker(dir string, stderr io.Writer) {
+	f, err := os.Open(filepath.Join(dir, wire.SubDir, wire.LockFile))
+	if err != nil {
+		return // no broker was ever started
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+		return // nobody holds the lock: no live broker
+	}
+	b, _ := io.ReadAll(f)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		fmt.Fprintf(stderr, "swrap run: cannot read the broker's pid from %s\n", f.Name())
+		return
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		// The lock is released when the broker's process ends; it is not
+		// our child, so "ended" also covers a zombie not yet reaped.
+		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil && !processRunning(pid) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "swrap run: broker %d did not exit within 10 s of SIGTERM; killing it\n", pid)
+	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// processRunning reports whether pid exists and is not a zombie.
+func processRunning(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return false
+	}
+	return s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// selfDir is the directory holding the running swrap binary (symlinks
+// resolved), where libswrap.so and swrap-broker are looked for.
+func selfDir() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	return filepath.Dir(exe), nil
+}
+
+// findBroker locates swrap-broker: next to swrap, else $SWRAP_BROKER, else
+// on PATH.
+func findBroker(self string) (string, error) {
+	p := filepath.Join(self, "swrap-broker")
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return p, nil
+	}
+	if p := os.Getenv("SWRAP_BROKER"); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath("swrap-broker")
+	if err != nil {
+		return "", fmt.Errorf("cannot find swrap-broker next to swrap (%s) or on PATH (build it with make)", self)
+	}
+	return filepath.Abs(p)
+}
+
+// prependPreload puts lib first in an LD_PRELOAD list, unless it is already
+// in it.
+func prependPreload(cur, lib string) string {
+	for _, f := range strings.FieldsFunc(cur, func(r rune) bool { return r == ':' || r == ' ' }) {
+		if f == lib {
+			return cur
+		}
+	}
+	if strings.TrimSpace(cur) == "" {
+		return lib
+	}
+	return lib + ":" + cur
+}
+
+// setEnv sets key=value in env (replacing every earlier setting); an empty
+// value removes the variable.
+func setEnv(env []string, key, value string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	if value != "" {
+		out = append(out, key+"="+value)
+	}
+	return out
+}

@@ -1,0 +1,267 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swrap/swrap/broker"
+	"github.com/swrap/swrap/swrapnet"
+)
+
+// cliRun runs bin/swrap with args and a clean environment (plus env), and
+// returns its stdout, stderr and exit status.
+func cliRun(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binPath(t, "swrap"), args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("swrap %s did not finish within 30 s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), stdout.String(), stderr.String())
+	}
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+}
+
+// cliProcessGone reports whether pid has exited (a zombie counts: the
+// broker started on demand is not our child).
+func cliProcessGone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+}
+
+// TestCLIRunNcPair runs a wrapped nc server and client inside one
+// `swrap run` with no --dir: the data crosses the emulated network, and
+// afterwards the private directory and its broker are gone.
+func TestCLIRunNcPair(t *testing.T) {
+	needTool(t, "nc")
+	swrap := binPath(t, "swrap")
+	out := t.TempDir()
+	script := `set -e
+out=$1 swrap=$2
+echo "$SOCKET_WRAPPER_DIR" >"$out/dir"
+printf 'greetings from host 10\n' | SOCKET_WRAPPER_DEFAULT_IFACE=10 nc -l 127.0.0.10 7 >"$out/server" 2>&1 &
+i=0
+until "$swrap" status --json 2>/dev/null | grep -q '"tcp_state":"LISTEN","local":"127.0.0.10:7"'; do
+	i=$((i+1)); [ $i -lt 400 ] || { echo "server never listened" >&2; exit 9; }
+	sleep 0.025
+done
+cat "$SOCKET_WRAPPER_DIR/swrap/broker.lock" >"$out/pid"
+printf 'hello\nworld\n' | nc -N 127.0.0.10 7 >"$out/client"
+wait
+`
+	stdout, stderr, code := cliRun(t, nil, "run", "--iface", "11", "--", "sh", "-c", script, "sh", out, swrap)
+	if code != 0 {
+		t.Fatalf("swrap run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read("server"); got != "hello\nworld\n" {
+		t.Errorf("server received %q, want %q", got, "hello\nworld\n")
+	}
+	if got := read("client"); got != "greetings from host 10\n" {
+		t.Errorf("client received %q, want %q", got, "greetings from host 10\n")
+	}
+	dir := strings.TrimSpace(read("dir"))
+	if dir == "" {
+		t.Fatal("SOCKET_WRAPPER_DIR was not set")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("swrap run left its directory %s behind (%v)", dir, err)
+		os.RemoveAll(dir)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(read("pid")))
+	if err != nil {
+		t.Fatalf("broker.lock: %v", err)
+	}
+	if !cliProcessGone(pid) {
+		t.Errorf("broker %d still runs after swrap run returned", pid)
+	}
+}
+
+// TestCLIRunEnvironment checks what `swrap run` gives CMD: the contract's
+// variables, the shim first in LD_PRELOAD, an absolute capture path, a
+// given --dir kept afterwards, and CMD's exit status.
+func TestCLIRunEnvironment(t *testing.T) {
+	dir := swrapDir(t)
+	cwd := t.TempDir()
+	cmd := exec.Command(binPath(t, "swrap"), "run", "--dir", dir, "--iface", "12", "--pcap", "x.pcap",
+		"--network", "10.53.57.0", "--mtu", "9000", "--", "sh", "-c", "env; exit 7")
+	cmd.Dir = cwd
+	cmd.Env = append(cleanEnv(), "LD_PRELOAD=/nonexistent/other.so")
+	outb, err := cmd.Output()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 7 {
+		t.Fatalf("exit status: %v (want 7)", err)
+	}
+	env := map[string]string{}
+	for _, l := range strings.Split(string(outb), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			env[k] = v
+		}
+	}
+	want := map[string]string{
+		"SOCKET_WRAPPER_DIR":           dir,
+		"SOCKET_WRAPPER_DEFAULT_IFACE": "12",
+		"SOCKET_WRAPPER_PCAP_FILE":     filepath.Join(cwd, "x.pcap"),
+		"SOCKET_WRAPPER_IPV4_NETWORK":  "10.53.57.0",
+		"SOCKET_WRAPPER_MTU":           "9000",
+		"SWRAP_BROKER":                 binPath(t, "swrap-broker"),
+		"LD_PRELOAD":                   binPath(t, "libswrap.so") + ":/nonexistent/other.so",
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s=%q, want %q", k, env[k], v)
+		}
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("the given --dir is gone: %v", err)
+	}
+}
+
+// TestCLIStatusJSON lists a listener made with swrapnet through
+// `swrap status --json` and the table of `swrap status`.
+func TestCLIStatusJSON(t *testing.T) {
+	dir := swrapDir(t)
+	startBroker(t, dir)
+	ln, err := swrapnet.MustJoin(dir, 10).Listen("tcp", "127.0.0.10:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	stdout, stderr, code := cliRun(t, nil, "status", "--dir", dir, "--json")
+	if code != 0 {
+		t.Fatalf("swrap status --json: exit %d: %s", code, stderr)
+	}
+	var st broker.Status
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	found := false
+	for _, s := range st.Sockets {
+		if s.Local == "127.0.0.10:7" {
+			found = true
+			if s.Proto != "tcp" || s.State != "listening" || s.Host != 10 || s.PID != uint32(os.Getpid()) {
+				t.Errorf("listener: %+v", s)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no socket on 127.0.0.10:7 in %s", stdout)
+	}
+
+	stdout, stderr, code = cliRun(t, []string{"SOCKET_WRAPPER_DIR=" + dir}, "status")
+	if code != 0 {
+		t.Fatalf("swrap status: exit %d: %s", code, stderr)
+	}
+	var line string
+	for _, l := range strings.Split(stdout, "\n") {
+		if strings.Contains(l, "127.0.0.10:7") {
+			line = l
+		}
+	}
+	if f := strings.Fields(line); len(f) < 5 || f[0] != "tcp" || f[1] != "LISTEN" || f[4] != "10" {
+		t.Errorf("no tcp LISTEN line for 127.0.0.10:7 on host 10:\n%s", stdout)
+	}
+
+	// No broker: a clear error.
+	_, stderr, code = cliRun(t, nil, "status", "--dir", t.TempDir())
+	if code == 0 || !strings.Contains(stderr, "no broker is running") {
+		t.Errorf("status without a broker: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestCLIPcapSummary summarises the capture of one swrapnet TCP exchange.
+func TestCLIPcapSummary(t *testing.T) {
+	dir := swrapDir(t)
+	capFile := filepath.Join(t.TempDir(), "cli.pcap")
+	brk := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
+	ln, err := swrapnet.MustJoin(dir, 10).Listen("tcp", "127.0.0.10:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	request, reply := bytes.Repeat([]byte("q"), 1000), bytes.Repeat([]byte("r"), 300)
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		if _, err := io.ReadAll(c); err != nil {
+			served <- err
+			return
+		}
+		_, err = c.Write(reply)
+		served <- err
+	}()
+	c, err := swrapnet.MustJoin(dir, 11).Dial("tcp", "127.0.0.10:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(request); err != nil {
+		t.Fatal(err)
+	}
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || len(got) != len(reply) {
+		t.Fatalf("client read %d bytes, %v", len(got), err)
+	}
+	c.Close()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the last ACKs cross
+	if !brk.stop() {
+		t.Fatal("broker did not stop")
+	}
+
+	stdout, stderr, code := cliRun(t, nil, "pcap", "summary", capFile)
+	if code != 0 {
+		t.Fatalf("swrap pcap summary: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"TCP connections: 1\n",
+		" -> 127.0.0.10:7 (",
+		"handshake: complete (SYN, SYN-ACK, ACK)",
+		"1000 bytes client->server, 300 bytes server->client",
+		"FIN client->server, FIN server->client",
+		"UDP flows: 0\n",
+		"open it with: wireshark " + capFile,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "RST") {
+		t.Errorf("a clean close shows an RST:\n%s", stdout)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -43,6 +44,7 @@ func run() error {
 		mtu      = flag.Int("mtu", envInt("SOCKET_WRAPPER_MTU", 65535), "fabric IP MTU, 1280..65535 (SOCKET_WRAPPER_MTU)")
 		network  = flag.String("network", os.Getenv("SOCKET_WRAPPER_IPV4_NETWORK"), "IPv4 network: 127.0.0.0 or 10.53.57.0 (SOCKET_WRAPPER_IPV4_NETWORK)")
 		verbose  = flag.Bool("v", false, "log debug messages")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile to `file` (for bench/ and perf work)")
 	)
 	flag.Parse()
 	if *dir == "" {
@@ -99,6 +101,16 @@ func run() error {
 	}
 	if err != nil {
 		return err
+	}
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

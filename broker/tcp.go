@@ -499,14 +499,35 @@ func (s *sock) closedByProgram() bool {
 // pumpIn copies bytes from the endpoint to the program. The peer's FIN
 // becomes EOF for the program; a reset or timeout becomes EOF with the
 // error pending in SO_ERROR, which the shim turns into the read's errno.
+//
+// It never blocks inside netstack: the endpoint's Read holds the endpoint's
+// lock while it writes, so it writes only what the program's unix socket
+// takes at once, and waits for room outside. (Blocking there stalled every
+// other call on the socket, getsockopt(TCP_INFO) included, while the
+// program itself waited for that getsockopt: a deadlock.) Unread bytes stay
+// in netstack, whose window then closes: back-pressure to the sender.
 func (s *sock) pumpIn() {
 	defer s.b.wg.Done()
 	entry, ch := waiter.NewChannelEntry(waiter.ReadableEvents | waiter.EventHUp | waiter.EventErr)
 	s.wq.EventRegister(&entry)
 	defer s.wq.EventUnregister(&entry)
-	w := &connWriter{s: s}
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	w := &connWriter{raw: raw}
 	for {
 		_, err := s.ep.Read(w, tcpip.ReadOptions{})
+		if w.full {
+			w.full = false
+			if !waitWritable(raw) {
+				return
+			}
+			continue
+		}
+		if w.broken {
+			return // the program closed its end; tcpReader cleans up
+		}
 		switch err.(type) {
 		case nil:
 			continue
@@ -518,9 +539,6 @@ func (s *sock) pumpIn() {
 		case *tcpip.ErrClosedForReceive:
 			s.sendEOF()
 			return
-		case *tcpip.ErrBadBuffer:
-			// The program closed its end; tcpReader cleans up.
-			return
 		default:
 			// Reset, timed out, aborted: the error is pending, reads
 			// see EOF (and the shim then SO_ERROR), writes EPIPE.
@@ -531,13 +549,57 @@ func (s *sock) pumpIn() {
 	}
 }
 
-// connWriter writes what netstack reads straight into the broker end, so
-// received bytes are copied once; a full unix socket blocks the writer,
-// which stops netstack reading and so closes the TCP window: back-pressure
-// all the way to the sender.
-type connWriter struct{ s *sock }
+// connWriter writes what netstack reads straight into the broker end (one
+// copy), without ever waiting: full reports that the unix socket took less
+// than offered, broken that the program has closed it.
+type connWriter struct {
+	raw    syscall.RawConn
+	full   bool
+	broken bool
+}
 
-func (w *connWriter) Write(b []byte) (int, error) { return w.s.conn.Write(b) }
+func (w *connWriter) Write(b []byte) (int, error) {
+	n := 0
+	var err error
+	w.raw.Control(func(fd uintptr) {
+		for n < len(b) {
+			k, e := unix.Write(int(fd), b[n:])
+			if e == unix.EINTR {
+				continue
+			}
+			if e != nil {
+				err = e
+				return
+			}
+			n += k
+		}
+	})
+	switch {
+	case err == unix.EAGAIN:
+		w.full = true
+	case err != nil:
+		w.broken = true
+	}
+	return n, err
+}
+
+// waitWritable waits until the unix socket has room again; false if it is
+// closed.
+func waitWritable(raw syscall.RawConn) bool {
+	first := true
+	err := raw.Write(func(fd uintptr) bool {
+		if !first {
+			return true
+		}
+		first = false
+		// A level check first: an edge that came before the wait began
+		// is forgotten by the poller.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, _ := unix.Poll(pfd, 0)
+		return n > 0
+	})
+	return err == nil
+}
 
 // wqForward makes events of an accepted endpoint's queue reach this
 // socket's own queue, which every waiter of the session uses.

@@ -173,6 +173,7 @@ func (h *Host) LinkStats() tap.Stats { return h.Link.Stats() }
 // stack and its NIC to end. Close connections first for clean FINs: netstack
 // answers aborted ones with RST.
 func (h *Host) Close() {
+	h.Link.StopRX() // before the stack: see tap.Endpoint.StopRX
 	h.Stack.Close()
 	h.Stack.Wait()
 	// Stack.Wait closes the NIC; this covers a host whose NIC was never

@@ -248,6 +248,15 @@ func (e *Endpoint) stop() {
 	e.stopOnce.Do(func() { e.cfg.Conn.Close() })
 }
 
+// StopRX stops the RX goroutine and waits for it. A host closes its link
+// this way before it closes its stack: netstack's Stack.Wait waits for the
+// link while holding the stack's lock, which a packet being delivered may
+// need (a reply's route lookup), so the RX goroutine must be gone first.
+func (e *Endpoint) StopRX() {
+	e.stop()
+	e.wg.Wait()
+}
+
 // Wait implements stack.LinkEndpoint: it waits for the RX goroutine, which
 // must have been stopped by Attach(nil) or Close.
 func (e *Endpoint) Wait() { e.wg.Wait() }

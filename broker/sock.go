@@ -338,12 +338,56 @@ func (s *sock) bind(a wire.Addr) syscall.Errno {
 	if s.state != wire.StateNew {
 		return syscall.EINVAL
 	}
-	if err := s.ep.Bind(fa); err != nil {
+	err := s.ep.Bind(fa)
+	if _, inUse := err.(*tcpip.ErrPortInUse); inUse && s.b.reapClosed(s.host.ID, fa.Port, s) {
+		err = s.ep.Bind(fa) // a socket the program had just closed held it
+	}
+	if err != nil {
 		return errno(err)
 	}
 	s.state = wire.StateBound
 	s.bound = a.AddrPort()
 	return 0
+}
+
+// closedByProgram checks at once, without waiting, whether the EOF just read
+// is the program's close rather than its shutdown(SHUT_WR): a close must not
+// send a FIN first (SO_LINGER 0 must give the peer only an RST).
+func (s *sock) closedByProgram() bool {
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := true
+	raw.Control(func(fd uintptr) { closed = s.hungUp(int(fd)) })
+	return closed
+}
+
+// reapClosed closes, at once, the sockets of host that hold port and whose
+// program has already closed them. The broker learns of a close
+// asynchronously; without this, a program that closes a socket and binds
+// its port again at once would see EADDRINUSE where Linux succeeds. It
+// reports whether it closed any.
+func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
+	b.mu.Lock()
+	var cands []*sock
+	for _, o := range b.socks {
+		if o != except && o.host.ID == host {
+			cands = append(cands, o)
+		}
+	}
+	b.mu.Unlock()
+	reaped := false
+	for _, o := range cands {
+		if fa, err := o.ep.GetLocalAddress(); err != nil || fa.Port != port {
+			continue
+		}
+		if o.closedByProgram() {
+			o.close()
+			reaped = true
+		}
+	}
+	return reaped
 }
 
 // localAddr is getsockname: the any-address the program bound stays the

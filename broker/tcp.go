@@ -483,19 +483,6 @@ func (s *sock) pumpOut() {
 	}
 }
 
-// closedByProgram checks at once, without waiting, whether the EOF just read
-// is the program's close rather than its shutdown(SHUT_WR): a close must not
-// send a FIN first (SO_LINGER 0 must give the peer only an RST).
-func (s *sock) closedByProgram() bool {
-	raw, err := s.conn.SyscallConn()
-	if err != nil {
-		return true
-	}
-	closed := true
-	raw.Control(func(fd uintptr) { closed = s.hungUp(int(fd)) })
-	return closed
-}
-
 // pumpIn copies bytes from the endpoint to the program. The peer's FIN
 // becomes EOF for the program; a reset or timeout becomes EOF with the
 // error pending in SO_ERROR, which the shim turns into the read's errno.

@@ -289,3 +289,29 @@ func freeLoopbackPort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestSCMRightsToUnrelatedProcess passes 300 wrapped TCP sockets with
+// SCM_RIGHTS (100 per message) from one wrapped process to another that is
+// not its child; the receiver identifies every one (getpeername) and uses
+// it, and the sender, which closed its copies, reads each message on the
+// matching accepted connection.
+func TestSCMRightsToUnrelatedProcess(t *testing.T) {
+	bin := buildTestdataC(t, "scmrights")
+	dir := swrapDir(t)
+	requireShimActive(t, dir, bin)
+	ctx := testCtx(t, 60*time.Second)
+	path := filepath.Join(dir, "pass.sock")
+	env := append(wrapEnv(t, dir, 10), "SCM_SELF=127.0.0.10")
+	sender := startProc(t, newCmd(ctx, env, bin, "send", path, "300"), false)
+	line := sender.nextLine(t, sender.stdout, 30*time.Second)
+	var port int
+	if _, err := fmt.Sscanf(line, "ready %d", &port); err != nil {
+		t.Fatalf("sender said %q: %s", line, sender.describe())
+	}
+	receiver := startProc(t, newCmd(ctx, append(env, "SCM_PORT="+strconv.Itoa(port)), bin, "recv", path), false)
+	receiver.mustSucceed(t, 30*time.Second)
+	sender.mustSucceed(t, 30*time.Second)
+	if got := sender.stdout.String(); !strings.Contains(got, "ok") {
+		t.Errorf("sender: %q", got)
+	}
+}

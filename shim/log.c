@@ -44,6 +44,11 @@ void swrap_log_line(int level, const char *func, const char *fmt, ...)
 
 void swrap_complain(const char *func, const char *fmt, ...)
 {
+	/* One line per process: a misconfiguration fails every socket() call,
+	 * and repeating the line for each would bury the program's output. */
+	static atomic_bool said;
+	if (atomic_exchange(&said, true))
+		return;
 	va_list ap;
 	va_start(ap, fmt);
 	emit(SWRAP_LOG_ERROR, func, fmt, ap);

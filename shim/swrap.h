@@ -157,8 +157,9 @@ void swrap_log_line(int level, const char *func, const char *fmt, ...)
 		if (SWRAP_UNLIKELY((level) <= swrap_cfg.loglevel))              \
 			swrap_log_line((level), __func__, __VA_ARGS__);         \
 	} while (0)
-/* swrap_complain prints one line on stderr whatever the level: for problems
- * the user must see (unusable SOCKET_WRAPPER_DIR, broker not starting). */
+/* swrap_complain prints one line on stderr whatever the level, once per
+ * process: for problems the user must see (unusable SOCKET_WRAPPER_DIR,
+ * broker not starting), which then fail every call alike. */
 void swrap_complain(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------- fdtable -- */

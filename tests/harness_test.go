@@ -203,12 +203,4 @@ func wrapEnv(t testing.TB, dir string, iface int, extra ...string) []string {
 	return append(env, extra...)
 }
 
-// wrapped returns a command that runs name under the shim on host iface.
-func wrapped(t testing.TB, dir string, iface int, name string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = wrapEnv(t, dir, iface)
-	return cmd
-}
-
 func itoa(i int) string { return strconv.Itoa(i) }

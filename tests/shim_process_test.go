@@ -315,3 +315,45 @@ func TestSCMRightsToUnrelatedProcess(t *testing.T) {
 		t.Errorf("sender: %q", got)
 	}
 }
+
+// TestMisconfiguration: an unusable SOCKET_WRAPPER_DIR or a broker that
+// cannot start gives one line on stderr naming the problem, and socket()
+// fails with a fitting errno (each time, the line only once).
+func TestMisconfiguration(t *testing.T) {
+	py := pythonTool(t)
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	probe := `import socket
+for _ in range(2):
+    try:
+        socket.socket()
+        print("ok")
+    except OSError as e:
+        print(e.errno)
+`
+	cases := []struct {
+		name string
+		env  []string
+		want syscall.Errno
+		line string
+	}{
+		{"missing dir", []string{"SOCKET_WRAPPER_DIR=/nonexistent/swrap"}, syscall.ENOENT, "/nonexistent/swrap"},
+		{"dir is a file", []string{"SOCKET_WRAPPER_DIR=" + file}, syscall.ENOTDIR, "not a directory"},
+		{"no broker", []string{"SOCKET_WRAPPER_DIR=" + t.TempDir(), "SWRAP_BROKER=/nonexistent/swrap-broker"}, syscall.ENETDOWN, "/nonexistent/swrap-broker"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := append(cleanEnv(), "LD_PRELOAD="+binPath(t, "libswrap.so"))
+			env = append(env, c.env...)
+			out, stderr, _ := runCmd(newCmd(testCtx(t, 20*time.Second), env, py, "-c", probe))
+			want := strconv.Itoa(int(c.want))
+			if out != want+"\n"+want+"\n" {
+				t.Errorf("socket() errnos %q, want %s twice (%v)", out, want, c.want)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], c.line) {
+				t.Errorf("stderr %q: want one line naming %q", stderr, c.line)
+			}
+		})
+	}
+}

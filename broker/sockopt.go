@@ -124,23 +124,11 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 		case unix.TCP_WINDOW_CLAMP:
 			return s.intOpt(tcpip.TCPWindowClampOption, optlen)
 		case unix.TCP_KEEPIDLE:
-			var v tcpip.KeepaliveIdleOption
-			if err := s.ep.GetSockOpt(&v); err != nil {
-				return nil, errno(err)
-			}
-			return intVal(int(time.Duration(v)/time.Second), optlen), 0
+			return durationOpt[tcpip.KeepaliveIdleOption](s, time.Second, optlen)
 		case unix.TCP_KEEPINTVL:
-			var v tcpip.KeepaliveIntervalOption
-			if err := s.ep.GetSockOpt(&v); err != nil {
-				return nil, errno(err)
-			}
-			return intVal(int(time.Duration(v)/time.Second), optlen), 0
+			return durationOpt[tcpip.KeepaliveIntervalOption](s, time.Second, optlen)
 		case unix.TCP_USER_TIMEOUT:
-			var v tcpip.TCPUserTimeoutOption
-			if err := s.ep.GetSockOpt(&v); err != nil {
-				return nil, errno(err)
-			}
-			return intVal(int(time.Duration(v)/time.Millisecond), optlen), 0
+			return durationOpt[tcpip.TCPUserTimeoutOption](s, time.Millisecond, optlen)
 		case unix.TCP_CONGESTION:
 			var v tcpip.CongestionControlOption
 			if err := s.ep.GetSockOpt(&v); err != nil {
@@ -199,6 +187,19 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 		}
 	}
 	return nil, syscall.ENOPROTOOPT
+}
+
+// durationOpt reads a duration option (KeepaliveIdleOption and the like)
+// as the int Linux reports, in unit.
+func durationOpt[T ~int64, PT interface {
+	*T
+	tcpip.GettableSocketOption
+}](s *sock, unit time.Duration, optlen int) ([]byte, syscall.Errno) {
+	var v T
+	if err := s.ep.GetSockOpt(PT(&v)); err != nil {
+		return nil, errno(err)
+	}
+	return intVal(int(time.Duration(v)/unit), optlen), 0
 }
 
 func (s *sock) intOpt(o tcpip.SockOptInt, optlen int) ([]byte, syscall.Errno) {

@@ -57,6 +57,25 @@ bool swrap_broker_instance(uint64_t *out)
 
 /* ------------------------------------------------------------ helpers -- */
 
+int swrap_take_fd(struct msghdr *mh, bool want)
+{
+	int got = -1;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(mh); h; h = CMSG_NXTHDR(mh, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int x;
+			memcpy(&x, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (got < 0 && want)
+				got = x;
+			else
+				swrap_libc.close(x);
+		}
+	}
+	return got;
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -126,21 +145,7 @@ static int exchange(int fd, struct swrap_call *c, int *err)
 	if (n < 0)
 		return errno;
 
-	/* Collect any fds: keep one if wanted, close the rest. */
-	int got = -1;
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&rh); h; h = CMSG_NXTHDR(&rh, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int x;
-			memcpy(&x, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-			if (got < 0 && c->fd_out)
-				got = x;
-			else
-				swrap_libc.close(x);
-		}
-	}
+	int got = swrap_take_fd(&rh, c->fd_out != NULL);
 	if ((size_t)n < sizeof(rp) || rp.magic != SWRAP_MAGIC ||
 	    rp.op != (c->op | SWRAP_REPLY)) {
 		if (got >= 0)

@@ -68,20 +68,7 @@ static int swrap_accept(struct swrap_sock *s, struct sockaddr *addr, socklen_t *
 	if (n < 0)
 		return -1; /* EAGAIN, EINTR, ... as they are */
 
-	int nfd = -1;
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int x;
-			memcpy(&x, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-			if (nfd < 0)
-				nfd = x;
-			else
-				swrap_libc.close(x);
-		}
-	}
+	int nfd = swrap_take_fd(&mh, true);
 	if (n == 0 || n != (ssize_t)sizeof(rec) || rec.magic != SWRAP_MAGIC || nfd < 0) {
 		if (nfd >= 0)
 			swrap_libc.close(nfd);

@@ -160,6 +160,10 @@ void swrap_log_line(int level, const char *func, const char *fmt, ...)
 /* swrap_complain prints one line on stderr whatever the level, once per
  * process: for problems the user must see (unusable SOCKET_WRAPPER_DIR,
  * broker not starting), which then fail every call alike. */
+/* swrap_take_fd returns the first fd that came with a received message (if
+ * want, else -1) and closes every other one, so that none ever leaks. */
+int swrap_take_fd(struct msghdr *mh, bool want);
+
 void swrap_complain(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------- fdtable -- */

@@ -159,6 +159,10 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 			return intVal(boolInt(s.pktinfo), optlen), 0
 		case unix.IP_RECVTOS:
 			return intVal(boolInt(opts.GetReceiveTOS()), optlen), 0
+		case unix.IP_RECVTTL:
+			return intVal(boolInt(opts.GetReceiveTTL()), optlen), 0
+		case unix.IP_RECVERR:
+			return intVal(boolInt(opts.GetIPv4RecvError()), optlen), 0
 		case unix.IP_MTU_DISCOVER:
 			return s.intOpt(tcpip.MTUDiscoverOption, optlen)
 		}
@@ -175,6 +179,10 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 			return intVal(boolInt(s.pktinfo), optlen), 0
 		case unix.IPV6_TCLASS:
 			return s.intOpt(tcpip.IPv6TrafficClassOption, optlen)
+		case unix.IPV6_RECVHOPLIMIT:
+			return intVal(boolInt(opts.GetReceiveHopLimit()), optlen), 0
+		case unix.IPV6_RECVERR:
+			return intVal(boolInt(opts.GetIPv6RecvError()), optlen), 0
 		case unix.IPV6_UNICAST_HOPS:
 			v, err := s.ep.GetSockOptInt(tcpip.IPv6HopLimitOption)
 			if err != nil {
@@ -383,6 +391,10 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 			s.mu.Unlock()
 		case unix.IP_RECVTOS:
 			opts.SetReceiveTOS(v != 0)
+		case unix.IP_RECVTTL:
+			opts.SetReceiveTTL(v != 0)
+		case unix.IP_RECVERR:
+			opts.SetIPv4RecvError(v != 0)
 		case unix.IP_MTU_DISCOVER:
 			return errno(s.ep.SetSockOptInt(tcpip.MTUDiscoverOption, v))
 		default:
@@ -406,6 +418,10 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 			s.mu.Lock()
 			s.pktinfo = v != 0
 			s.mu.Unlock()
+		case unix.IPV6_RECVHOPLIMIT:
+			opts.SetReceiveHopLimit(v != 0)
+		case unix.IPV6_RECVERR:
+			opts.SetIPv6RecvError(v != 0)
 		case unix.IPV6_TCLASS:
 			return errno(s.ep.SetSockOptInt(tcpip.IPv6TrafficClassOption, v))
 		case unix.IPV6_UNICAST_HOPS:

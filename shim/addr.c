@@ -29,7 +29,7 @@ static void from_in6(const struct sockaddr_in6 *in6, socklen_t len, struct swrap
 		out->scope_id = in6->sin6_scope_id;
 }
 
-int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool is_dgram,
+int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool need_port,
 		  enum swrap_addr_use use, struct swrap_addr *out)
 {
 	struct sockaddr_storage ss;
@@ -90,7 +90,6 @@ int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool is_dg
 		return 0;
 
 	case SWRAP_ADDR_SENDTO:
-		(void)is_dgram;
 		if (len == 0)
 			return 0; /* no address */
 		if (sfam == AF_INET) {
@@ -117,8 +116,8 @@ int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool is_dg
 				return EINVAL;
 			}
 		}
-		if (out->port == 0)
-			return EINVAL; /* udp_sendmsg: no destination port */
+		if (out->port == 0 && need_port)
+			return EINVAL; /* udp_sendmsg: no destination port (ping: none) */
 		return 0;
 	}
 	return EINVAL;

@@ -14,7 +14,7 @@
 static int swrap_bind(const struct swrap_sock *s, const struct sockaddr *sa, socklen_t len)
 {
 	struct swrap_addr a;
-	int err = swrap_addr_in(sa, len, swrap_sock_family(s), s->word & SWF_DGRAM,
+	int err = swrap_addr_in(sa, len, swrap_sock_family(s), false,
 				SWRAP_ADDR_BIND, &a);
 	if (err)
 		return swrap_fail(err);

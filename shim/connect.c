@@ -51,7 +51,7 @@ static uint32_t fill(struct swrap_sock *s)
 static int swrap_connect(struct swrap_sock *s, const struct sockaddr *sa, socklen_t len)
 {
 	struct swrap_connect rq = { 0 };
-	int err = swrap_addr_in(sa, len, swrap_sock_family(s), s->word & SWF_DGRAM,
+	int err = swrap_addr_in(sa, len, swrap_sock_family(s), false,
 				SWRAP_ADDR_CONNECT, &rq.addr);
 	if (err)
 		return swrap_fail(err);

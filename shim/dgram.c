@@ -69,7 +69,8 @@ ssize_t swrap_dgram_send(struct swrap_sock *s, const struct msghdr *msg, int fla
 			raise(SIGPIPE); /* as udp_sendmsg after shutdown(SHUT_WR) */
 		return swrap_fail(EPIPE);
 	}
-	int err = swrap_addr_in(msg->msg_name, msg->msg_name ? msg->msg_namelen : 0, fam, true,
+	int err = swrap_addr_in(msg->msg_name, msg->msg_name ? msg->msg_namelen : 0, fam,
+				!(s->word & SWF_ICMP),
 				SWRAP_ADDR_SENDTO, &h.peer);
 	if (err)
 		return swrap_fail(err);

@@ -257,8 +257,9 @@ void swrap_broker_fds_closing(unsigned int first, unsigned int last);
 enum swrap_addr_use { SWRAP_ADDR_BIND, SWRAP_ADDR_CONNECT, SWRAP_ADDR_SENDTO };
 /* Validate and convert a program's sockaddr for a socket of family sfam,
  * with Linux's checks. Returns 0 or an errno. out->family 0 = no address
- * (AF_UNSPEC connect/sendto). */
-int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool is_dgram,
+ * (AF_UNSPEC connect/sendto). need_port: a sendto destination must name a
+ * port (UDP; ICMP echo sockets have none). */
+int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool need_port,
 		  enum swrap_addr_use use, struct swrap_addr *out);
 /* Write a wire address as a sockaddr, kernel style: copy min(*len, size),
  * set *len to the real size. sa may be NULL when *len is 0. */

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/swrap/swrap/swrapnet"
 )
 
 // buildTestdataC compiles tests/testdata/NAME.c with warnings as errors and
@@ -355,5 +357,45 @@ for _ in range(2):
 				t.Errorf("stderr %q: want one line naming %q", stderr, c.line)
 			}
 		})
+	}
+}
+
+// TestPing runs iputils ping between two hosts through ICMP echo sockets.
+// ping carries file capabilities, which make the loader ignore LD_PRELOAD
+// for unprivileged users: the IPv4 run (to a loopback address, harmless if
+// unwrapped) must show up in the broker's counters before the IPv6 one,
+// whose address would otherwise be routed to a real network, is tried.
+func TestPing(t *testing.T) {
+	ping := needTool(t, "ping")
+	dir := swrapDir(t)
+	startBroker(t, dir)
+	h10 := swrapnet.MustJoin(dir, 10)
+	pc, err := h10.ListenPacket("udp", "127.0.0.10:0") // host 10 exists
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	run := func(args ...string) string {
+		out, stderr, err := runCmd(newCmd(testCtx(t, 20*time.Second), wrapEnv(t, dir, 11), ping, args...))
+		if err != nil {
+			t.Fatalf("ping %v: %v\n%s%s", args, err, out, stderr)
+		}
+		return out
+	}
+	out := run("-n", "-c", "2", "-W", "2", "127.0.0.10")
+	var sent uint64
+	for _, h := range status(t, h10).Hosts {
+		if h.ID == 11 {
+			sent = h.Link.TxFrames
+		}
+	}
+	if sent < 2 {
+		t.Fatalf("ping did not go through swrap (host 11 sent %d frames); not trying IPv6:\n%s", sent, out)
+	}
+	if !strings.Contains(out, "2 received") {
+		t.Errorf("IPv4 ping: %s", out)
+	}
+	if out := run("-n", "-6", "-c", "2", "-W", "2", "fd00::5357:5f0a"); !strings.Contains(out, "2 received") {
+		t.Errorf("IPv6 ping: %s", out)
 	}
 }

@@ -826,3 +826,34 @@ func TestMTU(t *testing.T) {
 		t.Errorf("largest frame %d bytes, want full frames of at most 1500", largest)
 	}
 }
+
+// TestAltNetwork runs the 10.53.57.0 address plan. Only the Go client talks
+// here, and it reaches addresses only through the broker, so nothing can
+// leave for a real 10.x network.
+func TestAltNetwork(t *testing.T) {
+	t.Setenv("SOCKET_WRAPPER_IPV4_NETWORK", "10.53.57.0") // for swrapnet
+	dir := swrapDir(t)
+	startBroker(t, dir, "SOCKET_WRAPPER_IPV4_NETWORK=10.53.57.0")
+	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
+	if h11.IPv4().String() != "10.53.57.11" {
+		t.Fatalf("host 11 is %s", h11.IPv4())
+	}
+	ln, err := h10.Listen("tcp", "10.53.57.10:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer := make(chan string, 1)
+	acceptOne(t, ln, func(c net.Conn) { peer <- c.RemoteAddr().String() })
+	c, err := h11.Dial("tcp", "10.53.57.10:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if p := <-peer; !strings.HasPrefix(p, "10.53.57.11:") {
+		t.Errorf("server saw %s, want 10.53.57.11", p)
+	}
+	if _, err := h11.Dial("tcp", "127.0.0.10:7"); !errors.Is(err, syscall.ENETUNREACH) {
+		t.Errorf("127.0.0.10 under the 10.53.57.0 plan: %v, want ENETUNREACH", err)
+	}
+}

@@ -85,7 +85,7 @@ func (s *sock) dgramOut() {
 			r.Reset(payload)
 			_, werr := s.ep.Write(&r, opts)
 			if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
-				if !s.waitEvent(ch, 0) {
+				if !s.waitEvent(ch) {
 					return
 				}
 				continue
@@ -120,7 +120,7 @@ func (s *sock) dgramIn() {
 		buf.Write(zeroHeader[:])
 		res, terr := s.ep.Read(&buf, tcpip.ReadOptions{NeedRemoteAddr: true})
 		if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
-			if !s.waitEvent(ch, 0) {
+			if !s.waitEvent(ch) {
 				return
 			}
 			continue

@@ -578,29 +578,18 @@ func (s *sock) shutApp(how int) {
 // wake interrupts waitHangup (used when the socket's state changes).
 func (s *sock) wake() { s.conn.SetReadDeadline(time.Unix(1, 0)) }
 
-// waitEvent waits for a notification on ch (a waiter entry's channel), for the socket's
-// close, or (if d > 0) for d; it reports false when the socket closed.
-func (s *sock) waitEvent(ch chan struct{}, d time.Duration) bool {
-	if d <= 0 {
-		select {
-		case <-ch:
-			return true
-		case <-s.done:
-			return false
-		}
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+// waitEvent waits for a notification on ch (a waiter entry's channel) or
+// for the socket's close; it reports false when the socket closed.
+func (s *sock) waitEvent(ch chan struct{}) bool {
 	select {
 	case <-ch:
 		return true
 	case <-s.done:
 		return false
-	case <-t.C:
-		return true
 	}
 }
 
+// errnoOf returns err as an errno, or def if it is none.
 func errnoOf(err error, def syscall.Errno) syscall.Errno {
 	if en, ok := err.(syscall.Errno); ok {
 		return en

@@ -323,7 +323,7 @@ func (s *sock) acceptLoop() {
 		var peer tcpip.FullAddress
 		nep, nwq, err := s.ep.Accept(&peer)
 		if _, ok := err.(*tcpip.ErrWouldBlock); ok {
-			if !s.waitEvent(ch, 0) {
+			if !s.waitEvent(ch) {
 				return
 			}
 			continue
@@ -441,7 +441,7 @@ func (s *sock) pumpOut() {
 			for r.Len() > 0 {
 				_, werr := s.ep.Write(&r, tcpip.WriteOptions{})
 				if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
-					if !s.waitEvent(ch, 0) {
+					if !s.waitEvent(ch) {
 						copyBufs.Put(bp)
 						return
 					}
@@ -519,7 +519,7 @@ func (s *sock) pumpIn() {
 		case nil:
 			continue
 		case *tcpip.ErrWouldBlock:
-			if !s.waitEvent(ch, 0) {
+			if !s.waitEvent(ch) {
 				return
 			}
 			continue

@@ -20,6 +20,7 @@ import (
 
 	"github.com/swrap/swrap/addrplan"
 	"github.com/swrap/swrap/fabric"
+	"github.com/swrap/swrap/netem"
 	"github.com/swrap/swrap/pcap"
 	"github.com/swrap/swrap/wire"
 )
@@ -48,6 +49,9 @@ type Config struct {
 	MaxSockets int
 	// Log receives the broker's log; nil discards it.
 	Log *slog.Logger
+	// Links are the network conditions to start with (SWRAP_NETEM);
+	// SETLINK changes them at run time.
+	Links netem.Rules
 }
 
 // Broker serves one SOCKET_WRAPPER_DIR.
@@ -63,6 +67,7 @@ type Broker struct {
 
 	captures atomic.Pointer[[]*pcap.Writer] // read on every frame
 	capMu    sync.Mutex                     // serialises changes to captures
+	events   *eventLog                      // PcapFile.events, if PcapFile is set
 
 	mu       sync.Mutex       // guards the fields below
 	socks    map[uint64]*sock // live sockets by id
@@ -113,14 +118,26 @@ func New(cfg Config) (*Broker, error) {
 			return nil, err
 		}
 	}
-	fab, err := fabric.New(fabric.Config{
+	fcfg := fabric.Config{
 		Dir:     filepath.Join(b.dir, wire.HostDir),
 		MTU:     cfg.MTU,
 		Plan:    cfg.Plan,
 		Capture: b.captureFrame,
-	})
+		Links:   cfg.Links,
+	}
+	if cfg.PcapFile != "" {
+		// The frames that links drop are not in the capture; their
+		// record goes next to it.
+		if b.events, err = openEventLog(cfg.PcapFile + ".events"); err != nil {
+			b.closeCaptures()
+			return nil, err
+		}
+		fcfg.Events = b.events.event
+	}
+	fab, err := fabric.New(fcfg)
 	if err != nil {
 		b.closeCaptures()
+		b.closeEvents()
 		return nil, fmt.Errorf("fabric: %w", err)
 	}
 	b.fab = fab
@@ -130,6 +147,7 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		fab.Close()
 		b.closeCaptures()
+		b.closeEvents()
 		return nil, err
 	}
 	b.ln = ln
@@ -281,6 +299,7 @@ func (b *Broker) shutdown() {
 	// (TIME-WAIT endpoints answer with RSTs), which no network would show.
 	b.closeCaptures()
 	b.fab.Close()
+	b.closeEvents() // after the fabric: its links report no more events
 	os.Remove(filepath.Join(b.dir, wire.CtlSock))
 	b.log.Info("stopped")
 	// The lock goes last: a new broker may start as soon as it is free.
@@ -336,6 +355,13 @@ func (b *Broker) addCapture(path string) error {
 	next := append(append([]*pcap.Writer{}, cur...), w)
 	b.captures.Store(&next)
 	return nil
+}
+
+func (b *Broker) closeEvents() {
+	if b.events != nil {
+		b.events.close()
+		b.events = nil
+	}
 }
 
 func (b *Broker) closeCaptures() {

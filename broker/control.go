@@ -105,6 +105,10 @@ func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {
 		return req.Op, okReply(cc.b.status())
 	case wire.OpSocket:
 		return req.Op, cc.doSocket(req.Body)
+	case wire.OpSetLink:
+		return req.Op, cc.doSetLink(req.Body)
+	case wire.OpGetLinks:
+		return req.Op, okReply(cc.b.getLinks())
 	}
 	s := cc.b.lookup(req.Sock)
 	if s == nil {

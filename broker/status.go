@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/swrap/swrap/netem"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -23,6 +24,7 @@ type Status struct {
 	Hosts        []HostStatus    `json:"hosts"`
 	Sockets      []SocketStatus  `json:"sockets"`
 	Captures     []CaptureStatus `json:"captures"`
+	Links        []netem.Status  `json:"links"` // links with network conditions (links.go)
 	ControlConns int             `json:"control_connections"`
 	Sessions     int             `json:"sessions"`
 	Goroutines   int             `json:"goroutines"`
@@ -101,6 +103,7 @@ func (b *Broker) status() []byte {
 		cs := w.Stats()
 		st.Captures = append(st.Captures, CaptureStatus{File: w.Path(), Frames: cs.Frames, Bytes: cs.Bytes, Dropped: cs.Dropped})
 	}
+	st.Links = b.linkStatus()
 	st.Goroutines = goroutines()
 	st.FDs = openFDs()
 	out, _ := json.Marshal(st)

@@ -13,6 +13,11 @@
 //
 // The netstack side of a host (package stack) and its NIC (package tap) do
 // the packet work; this package only decides where packets go and owns the
-// sockets and the directory. Impairments (delay, loss, partitions) belong
-// here, in the route function, when they come.
+// sockets and the directory.
+//
+// Network conditions (package netem: delay, loss, rate limits, partitions)
+// are applied here, per link (links.go): the route function hands a frame
+// whose link has conditions to a shaped Port, whose netem.Link decides its
+// fate and sends and captures it when it crosses. Links without conditions
+// take the plain Port, at the cost of one atomic load.
 package fabric

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/netem"
 	"github.com/swrap/swrap/stack"
 	"github.com/swrap/swrap/tap"
 )
@@ -59,6 +60,12 @@ type Config struct {
 	// VerifyChecksums makes hosts verify checksums on RX. Off by default:
 	// every frame comes from one of our stacks, which compute them on TX.
 	VerifyChecksums bool
+	// Links are the network conditions to start with (package netem);
+	// SetLinks changes them later.
+	Links netem.Rules
+	// Events, if set, is told of every frame a link with conditions drops,
+	// duplicates or reorders. It must not block.
+	Events func(netem.Event)
 }
 
 // Fabric is the set of hosts and the sockets between them. Its methods are
@@ -76,6 +83,15 @@ type Fabric struct {
 	// closed is set by Close; guarded by mu, which also serializes host
 	// creation so that each host is created once.
 	closed bool
+
+	// links is the table of shaped ports (links.go), nil while no link has
+	// conditions; read without a lock on the TX path.
+	links atomic.Pointer[linkTable]
+	// linkMu guards rules and linksClosed; it is taken after mu, never
+	// before.
+	linkMu      sync.Mutex
+	rules       map[netem.Selector]*netem.Link
+	linksClosed bool
 }
 
 // node is one host and the socket other hosts reach it by.
@@ -106,7 +122,9 @@ func New(cfg Config) (*Fabric, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("fabric: %w", err)
 	}
-	return &Fabric{cfg: cfg}, nil
+	f := &Fabric{cfg: cfg}
+	f.SetLinks(cfg.Links)
+	return f, nil
 }
 
 // Plan returns the fabric's address plan.
@@ -140,6 +158,8 @@ func (f *Fabric) Host(id int) (*stack.Host, error) {
 		return nil, fmt.Errorf("fabric: host %d: %w", id, err)
 	}
 	f.nodes[id].Store(n)
+	// Conditions that name this host apply from its first frame on.
+	f.rebuildLinks()
 	return n.host, nil
 }
 
@@ -228,6 +248,9 @@ func (f *Fabric) router(src int) tap.RouteFunc {
 	return func(dst netip.Addr, ports []*tap.Port) ([]*tap.Port, tap.Verdict) {
 		if id, ok := plan.Host(dst); ok {
 			if n := f.nodes[id].Load(); n != nil {
+				if p := f.shaped(src, id); p != nil {
+					return append(ports, p), tap.Deliver
+				}
 				return append(ports, n.port), tap.Deliver
 			}
 			return ports, tap.NoHost
@@ -238,7 +261,11 @@ func (f *Fabric) router(src int) tap.RouteFunc {
 			// a listener on the sending host hears it once, as on Linux.
 			for id := 1; id <= addrplan.MaxHost; id++ {
 				if n := f.nodes[id].Load(); n != nil && id != src {
-					ports = append(ports, n.port)
+					if p := f.shaped(src, id); p != nil {
+						ports = append(ports, p)
+					} else {
+						ports = append(ports, n.port)
+					}
 				}
 			}
 			return ports, tap.Deliver
@@ -300,6 +327,9 @@ func (f *Fabric) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	// A link parked on a full peer has returned now that the ports are
+	// closed; what the links still hold is lost, as on a cut cable.
+	f.closeLinks()
 	for _, n := range nodes {
 		n.host.Close()
 		if err := os.Remove(n.path); err != nil && !errors.Is(err, os.ErrNotExist) {

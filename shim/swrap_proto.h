@@ -43,6 +43,8 @@ enum swrap_op {
 	SWRAP_OP_STAT = 11,
 	SWRAP_OP_STATUS = 12,
 	SWRAP_OP_IOCTL = 13,
+	SWRAP_OP_SETLINK = 14,  /* body: network conditions as text (docs/protocol.md) */
+	SWRAP_OP_GETLINKS = 15, /* reply: JSON array of links and their counters */
 };
 
 #define SWRAP_REPLY 0x8000u /* or'ed into op in a reply */

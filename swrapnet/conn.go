@@ -71,6 +71,14 @@ func fdConn(fd int, name string) (*net.UnixConn, error) {
 // Dial connects to address ("ip:port") on network "tcp", "tcp4" or "tcp6"
 // from this host, as net.Dial does.
 func (h *Host) Dial(network, address string) (net.Conn, error) {
+	return h.DialTimeout(network, address, 0)
+}
+
+// DialTimeout is Dial with a bound on the connect, as a C program sets
+// SO_SNDTIMEO before a blocking connect: when the handshake has not
+// completed within timeout (rounded up to a microsecond) it fails with
+// ETIMEDOUT. 0 means no bound beyond TCP's own (about two minutes).
+func (h *Host) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -88,9 +96,23 @@ func (h *Host) Dial(network, address string) (net.Conn, error) {
 	if err != nil {
 		return nil, opErr("dial", network, raddr, err)
 	}
+	if timeout > 0 {
+		tv := unix.NsecToTimeval(int64(max(timeout, time.Microsecond)))
+		v := ne.AppendUint64(ne.AppendUint64(nil, uint64(tv.Sec)), uint64(tv.Usec))
+		if err := h.setsockopt(id, unix.SOL_SOCKET, unix.SO_SNDTIMEO, v); err != nil {
+			unix.Close(fd)
+			return nil, opErr("dial", network, raddr, err)
+		}
+	}
 	_, _, err = h.call(wire.OpConnect, id, wire.Connect{Addr: wire.AddrFrom(ap)}.Encode())
 	if err != nil {
 		unix.Close(fd)
+		if timeout > 0 && errors.Is(err, syscall.EINPROGRESS) {
+			// Linux's blocking connect returns EINPROGRESS when
+			// SO_SNDTIMEO expires and goes on connecting; a dial gives
+			// up instead (closing the socket aborts the attempt).
+			err = syscall.ETIMEDOUT
+		}
 		return nil, opErr("dial", network, raddr, err)
 	}
 	return h.newConn(id, fd, network)

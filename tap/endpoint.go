@@ -388,7 +388,23 @@ func (e *Endpoint) route(p *txPacket, parts [][]byte) {
 	case Deliver:
 		e.txFrames.Add(1)
 		e.txBytes.Add(uint64(p.size))
-		if e.cfg.Capture != nil {
+		// Shaped ports take their frame now; they capture it themselves
+		// when it crosses (or never, if they drop it).
+		kept, diverted := before, false
+		for _, port := range tx.ports[before:] {
+			if port.shaper != nil {
+				port.shaper.Divert(port, parts)
+				diverted = true
+				continue
+			}
+			tx.ports[kept] = port
+			kept++
+		}
+		if diverted {
+			clear(tx.ports[kept:])
+			tx.ports = tx.ports[:kept]
+		}
+		if e.cfg.Capture != nil && (!diverted || kept > before) {
 			e.cfg.Capture(time.Now(), parts)
 		}
 	case NoHost:

@@ -17,6 +17,52 @@ import (
 type Port struct {
 	conn *net.UnixConn
 	raw  syscall.RawConn
+	// shaper, if set, takes the frames routed to this Port instead of the
+	// endpoint sending them (see Shaped). Nil on the fabric's own Ports,
+	// so that a link without conditions costs one nil check per frame.
+	shaper Shaper
+}
+
+// Shaper takes the frames of a shaped Port (package netem: delay, loss,
+// rate limit...). Divert is called on the sender's TX path with the
+// frame's slices, valid only during the call: it copies what it keeps,
+// must not block, and later sends the frame with out.Send (or drops it).
+// The endpoint neither captures nor sends a diverted frame: the shaper does
+// both when the frame crosses.
+type Shaper interface {
+	Divert(out *Port, parts [][]byte)
+}
+
+// Shaped returns a Port to the same host whose frames go through s. It
+// shares p's socket: close p, never the shaped Port.
+func (p *Port) Shaped(s Shaper) *Port {
+	return &Port{conn: p.conn, raw: p.raw, shaper: s}
+}
+
+// Send sends one frame, parking in the netpoller while the receiver is
+// full. It is for shapers, which send frames one at a time from their own
+// goroutine; it may be called concurrently with the endpoints' batches.
+func (p *Port) Send(frame []byte) error {
+	var serr error
+	err := p.raw.Write(func(fd uintptr) bool {
+		for {
+			_, e := unix.Write(int(fd), frame)
+			switch e {
+			case nil:
+				return true
+			case unix.EINTR:
+			case unix.EAGAIN:
+				return false
+			default:
+				serr = e
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // NewPort wraps c, a unix datagram socket connected to a host's receive

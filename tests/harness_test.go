@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,7 +165,10 @@ func startBroker(t testing.TB, dir string, env ...string) *brokerProc {
 	})
 	sock := filepath.Join(dir, "swrap", "broker.sock")
 	for i := 0; i < 400; i++ {
-		if _, err := os.Stat(sock); err == nil {
+		// The file appears at bind(), a moment before listen(): only a
+		// connection that succeeds says the broker is ready.
+		if c, err := net.Dial("unixpacket", sock); err == nil {
+			c.Close()
 			return b
 		}
 		select {

@@ -55,6 +55,12 @@ const (
 	OpStat        Op = 11
 	OpStatus      Op = 12
 	OpIoctl       Op = 13
+	// OpSetLink sets network conditions: the body is text in the grammar
+	// of netem.Parse; the reply is empty, or EINVAL if it does not parse.
+	OpSetLink Op = 14
+	// OpGetLinks asks for the links with conditions: the reply is a JSON
+	// array of netem.Status.
+	OpGetLinks Op = 15
 )
 
 // ReplyBit is or'ed into the op of a reply.
@@ -65,6 +71,7 @@ var opNames = map[Op]string{
 	OpConnect: "CONNECT", OpShutdown: "SHUTDOWN", OpGetSockName: "GETSOCKNAME",
 	OpGetPeerName: "GETPEERNAME", OpGetSockOpt: "GETSOCKOPT", OpSetSockOpt: "SETSOCKOPT",
 	OpStat: "STAT", OpStatus: "STATUS", OpIoctl: "IOCTL",
+	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS",
 }
 
 func (o Op) String() string {

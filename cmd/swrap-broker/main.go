@@ -24,6 +24,7 @@ import (
 
 	"github.com/swrap/swrap/addrplan"
 	"github.com/swrap/swrap/broker"
+	"github.com/swrap/swrap/netem"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -45,6 +46,8 @@ func run() error {
 		network  = flag.String("network", os.Getenv("SOCKET_WRAPPER_IPV4_NETWORK"), "IPv4 network: 127.0.0.0 or 10.53.57.0 (SOCKET_WRAPPER_IPV4_NETWORK)")
 		verbose  = flag.Bool("v", false, "log debug messages")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile to `file` (for bench/ and perf work)")
+		netemArg = flag.String("netem", os.Getenv("SWRAP_NETEM"), "network `conditions` to start with, e.g. \"10->11 delay=50ms loss=5% seed=42; 11 rate=10mbit\" (SWRAP_NETEM)")
+		netemF   = flag.String("netem-file", os.Getenv("SWRAP_NETEM_FILE"), "read network conditions from `file`, one rule a line, before --netem (SWRAP_NETEM_FILE)")
 	)
 	flag.Parse()
 	if *dir == "" {
@@ -69,6 +72,10 @@ func run() error {
 			return err
 		}
 	}
+	links, err := netemRules(*netemF, *netemArg)
+	if err != nil {
+		return err
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -91,7 +98,7 @@ func run() error {
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	b, err := broker.New(broker.Config{
 		Dir: abs, Plan: plan, MTU: uint32(*mtu), PcapFile: *pcapFile, Snaplen: *snaplen,
-		IdleTimeout: *idle, Log: logger,
+		IdleTimeout: *idle, Log: logger, Links: links,
 	})
 	if errors.Is(err, broker.ErrLocked) {
 		if *onDemand {
@@ -123,4 +130,22 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// netemRules reads the starting network conditions: the file's, then the
+// text's, which therefore wins for a link both name.
+func netemRules(file, text string) (netem.Rules, error) {
+	all := text
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return netem.Rules{}, fmt.Errorf("network conditions: %w", err)
+		}
+		all = string(b) + "\n" + text
+	}
+	r, err := netem.Parse(all)
+	if err != nil {
+		return netem.Rules{}, fmt.Errorf("network conditions (SWRAP_NETEM, --netem, --netem-file): %w", err)
+	}
+	return r, nil
 }

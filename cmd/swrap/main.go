@@ -8,6 +8,7 @@
 //
 //	swrap run [--iface N] [--dir D] [--pcap FILE] [--network NET] [--mtu N] -- CMD [ARGS...]
 //	swrap status [--dir D] [--json]
+//	swrap link set|clear|show [--dir D] ...
 //	swrap pcap summary FILE
 //	swrap version
 //	swrap help [COMMAND]
@@ -40,6 +41,8 @@ Usage:
                       run CMD wrapped, as host N
   swrap status [--dir D] [--json]
                       show the hosts, sockets and captures of a running broker
+  swrap link set [--dir D] RULE...  |  link clear [LINK...]  |  link show [--json]
+                      set, remove or list network conditions (delay, loss, rate, partition)
   swrap pcap summary FILE
                       summarise a capture file (TCP connections, UDP flows, ICMP)
   swrap version       print the version
@@ -73,6 +76,8 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(args[1:], stderr)
 	case "status":
 		err = cmdStatus(args[1:], stdout, stderr)
+	case "link":
+		err = cmdLink(args[1:], stdout, stderr)
 	case "pcap", "capture":
 		err = cmdPcap(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -112,6 +117,8 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		fs, _ := statusFlags(stdout)
 		fs.Usage()
+	case "link":
+		fmt.Fprint(stdout, linkUsage)
 	case "pcap", "capture":
 		fmt.Fprint(stdout, pcapUsage)
 	case "version", "help":

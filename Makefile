@@ -6,7 +6,7 @@ BIN      := bin
 GOFLAGS  ?=
 export CGO_ENABLED := 0
 
-.PHONY: all broker cli shim test unit integration demo bench fuzz vet clean
+.PHONY: all broker cli shim test unit integration demo bench bench-quick fuzz vet clean
 
 all: broker shim cli
 
@@ -32,6 +32,14 @@ vet:
 # The seed example: two wrapped netcats, a capture, its summary.
 demo: all
 	sh scripts/demo.sh
+
+# Side-by-side benchmarks: kernel loopback, socket_wrapper, swrap (with and
+# without a capture). Writes bench/results/latest.{md,png,json}; see README.md.
+bench: all
+	sh bench/run.sh
+
+bench-quick: all
+	sh bench/run.sh --quick
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 2m ./wire/

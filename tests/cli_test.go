@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -264,4 +265,121 @@ func TestCLIPcapSummary(t *testing.T) {
 	if strings.Contains(stdout, "RST") {
 		t.Errorf("a clean close shows an RST:\n%s", stdout)
 	}
+}
+
+// TestInspection lists a known set of sockets during a test, with their
+// states and owning process, in both `swrap status --json` and the table:
+// a listener, an established connection (both ends), a half-closed one
+// (FIN-WAIT-2 and CLOSE-WAIT) and a bound UDP socket.
+func TestInspection(t *testing.T) {
+	dir := swrapDir(t)
+	startBroker(t, dir)
+	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
+	ln, err := h10.Listen("tcp", "127.0.0.10:7100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	est, err := h11.Dial("tcp", "127.0.0.10:7100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer est.Close()
+	estSrv := <-accepted
+	defer estSrv.Close()
+	half, err := h11.Dial("tcp", "127.0.0.10:7100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer half.Close()
+	halfSrv := <-accepted
+	defer halfSrv.Close()
+	half.(*swrapnet.Conn).CloseWrite() // client FIN-WAIT-2, server CLOSE-WAIT
+	udp, err := h11.ListenPacket("udp", "127.0.0.11:5300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+
+	pid := strconv.Itoa(os.Getpid())
+	type want struct{ proto, state, local, remote string }
+	wants := []want{
+		{"tcp", "LISTEN", "127.0.0.10:7100", ""},
+		{"tcp", "ESTABLISHED", est.LocalAddr().String(), "127.0.0.10:7100"},
+		{"tcp", "ESTABLISHED", "127.0.0.10:7100", est.LocalAddr().String()},
+		{"tcp", "FIN-WAIT-2", half.LocalAddr().String(), "127.0.0.10:7100"},
+		{"tcp", "CLOSE-WAIT", "127.0.0.10:7100", half.LocalAddr().String()},
+		{"udp", "", "127.0.0.11:5300", ""},
+	}
+	var st broker.Status
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := exec.Command(binPath(t, "swrap"), "status", "--dir", dir, "--json").Output()
+		if err != nil {
+			t.Fatalf("swrap status --json: %v", err)
+		}
+		if err := json.Unmarshal(out, &st); err != nil {
+			t.Fatalf("status JSON: %v\n%s", err, out)
+		}
+		missing := 0
+		for _, w := range wants {
+			if !hasSocket(st.Sockets, w.proto, w.state, w.local, w.remote, pid) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) { // the FIN may still be in flight
+			for _, w := range wants {
+				if !hasSocket(st.Sockets, w.proto, w.state, w.local, w.remote, pid) {
+					t.Errorf("JSON lacks %+v; sockets: %+v", w, st.Sockets)
+				}
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(st.Sockets) != len(wants) {
+		t.Errorf("JSON lists %d sockets, want %d: %+v", len(st.Sockets), len(wants), st.Sockets)
+	}
+	table, err := exec.Command(binPath(t, "swrap"), "status", "--dir", dir).Output()
+	if err != nil {
+		t.Fatalf("swrap status: %v", err)
+	}
+	for _, w := range wants {
+		found := false
+		for _, line := range strings.Split(string(table), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 4 && f[0] == w.proto && strings.Contains(line, w.local) &&
+				(w.state == "" || f[1] == w.state) && (w.remote == "" || strings.Contains(line, w.remote)) &&
+				strings.Contains(line, "pid="+pid) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("table lacks %+v:\n%s", w, table)
+		}
+	}
+}
+
+// hasSocket reports whether sockets holds one matching the fields.
+func hasSocket(sockets []broker.SocketStatus, proto, state, local, remote, pid string) bool {
+	for _, s := range sockets {
+		if s.Proto == proto && (state == "" || s.TCP == state) && s.Local == local &&
+			(remote == "" || s.Remote == remote) && strconv.Itoa(int(s.PID)) == pid {
+			return true
+		}
+	}
+	return false
 }

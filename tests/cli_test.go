@@ -383,3 +383,46 @@ func hasSocket(sockets []broker.SocketStatus, proto, state, local, remote, pid s
 	}
 	return false
 }
+
+// TestRunWithNetem: conditions given in SWRAP_NETEM to `swrap run` reach
+// the broker that the first wrapped socket starts: a 50 ms delay each way
+// makes a wrapped program's TCP handshake take at least 100 ms.
+func TestRunWithNetem(t *testing.T) {
+	py := pythonTool(t)
+	dir := swrapDir(t)
+	requireShimActive(t, dir, py)
+	stopBroker(t, dir) // the check started one without conditions
+	env := []string{"SWRAP_NETEM=10-11 delay=50ms", "SWRAP_BROKER=" + binPath(t, "swrap-broker")}
+	server := `import socket, sys
+s = socket.socket(); s.bind(("127.0.0.10", 7200)); s.listen()
+print("ready", flush=True)
+c, _ = s.accept(); c.recv(1)
+`
+	client := `import socket, time
+c = socket.socket(); t = time.monotonic(); c.connect(("127.0.0.10", 7200))
+print(int((time.monotonic() - t) * 1000)); c.send(b"x")
+`
+	srv := exec.Command(binPath(t, "swrap"), "run", "--dir", dir, "--iface", "10", "--", py, "-c", server)
+	srv.Env = append(cleanEnv(), env...)
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "ready\n" {
+		t.Fatalf("server: %q %v", line, err)
+	}
+	stdout, stderr, code := cliRun(t, env, "run", "--dir", dir, "--iface", "11", "--", py, "-c", client)
+	if code != 0 {
+		t.Fatalf("client exit %d: %s", code, stderr)
+	}
+	ms, _ := strconv.Atoi(strings.TrimSpace(stdout))
+	if ms < 100 || ms > 1000 {
+		t.Errorf("handshake took %d ms over a 50 ms-each-way link, want >= 100", ms)
+	}
+	srv.Wait()
+}

@@ -360,6 +360,10 @@ func (b *Broker) addCapture(path string) error {
 func (b *Broker) closeEvents() {
 	if b.events != nil {
 		b.events.close()
+		if n := b.events.lost.Load(); n > 0 {
+			// Never silently incomplete: say how many records are missing.
+			b.log.Warn("network event log incomplete", "lost_records", n)
+		}
 		b.events = nil
 	}
 }

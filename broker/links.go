@@ -51,6 +51,7 @@ type eventRecord struct {
 	Link    string `json:"link"`
 	Event   string `json:"event"`
 	Cause   string `json:"cause,omitempty"`
+	DelayUS int64  `json:"delay_us,omitempty"` // "delayed": µs, rounded up
 	Len     int    `json:"len"`
 	Src     string `json:"src,omitempty"`
 	Dst     string `json:"dst,omitempty"`
@@ -63,9 +64,10 @@ type eventRecord struct {
 
 // eventLog writes the links' events as JSON lines to a file next to the
 // capture (CAPTURE.events): the frames a link drops are not in the
-// capture, so this is where they are seen. Events are queued on the packet
-// path and written by a goroutine; when the queue is full they are counted
-// as lost rather than stalling the link.
+// capture, so this is where they are seen, with the frames it duplicates,
+// reorders and delays. Events are queued on the packet path and written by
+// a goroutine; when the queue is full they are counted as lost rather than
+// stalling the link.
 type eventLog struct {
 	ch   chan eventRecord
 	lost atomic.Uint64
@@ -94,6 +96,7 @@ func openEventLog(path string) (*eventLog, error) {
 				}
 				w = bufio.NewWriter(f)
 				enc = json.NewEncoder(w)
+				enc.SetEscapeHTML(false) // links read "10->11", greppable
 			}
 			enc.Encode(r)
 			if len(l.ch) == 0 {
@@ -113,13 +116,23 @@ func openEventLog(path string) (*eventLog, error) {
 // record.
 func (l *eventLog) event(e netem.Event) {
 	r := eventRecord{Time: e.Time.UTC().Format(time.RFC3339Nano), Link: e.Link.String(),
-		Event: e.Kind, Cause: string(e.Cause), Len: e.Len}
+		Event: e.Kind, Cause: string(e.Cause), DelayUS: delayMicros(e.Delay), Len: e.Len}
 	describeFrame(&r, e.Frame)
 	select {
 	case l.ch <- r:
 	default:
 		l.lost.Add(1)
 	}
+}
+
+// delayMicros is d in whole microseconds, rounded up so that a delayed
+// frame never shows a delay of 0 (a small frame on a fast rate-limited link
+// waits for less than a microsecond).
+func delayMicros(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Microsecond - 1) / time.Microsecond)
 }
 
 // close flushes the log; no event may come after it.

@@ -64,7 +64,7 @@ type Config struct {
 	// SetLinks changes them later.
 	Links netem.Rules
 	// Events, if set, is told of every frame a link with conditions drops,
-	// duplicates or reorders. It must not block.
+	// duplicates, reorders or delays. It must not block.
 	Events func(netem.Event)
 }
 

@@ -31,13 +31,15 @@ const (
 )
 
 // Event is one thing a link did to a frame, for the event log. Frame is the
-// frame's first bytes (its headers), valid only during the call.
+// frame's first bytes (its headers), valid only during the call. Time is
+// when the frame reached the link.
 type Event struct {
 	Time  time.Time
 	Link  Selector
-	Kind  string // "drop", "dup" or "reorder"
-	Cause Cause  // for drops
-	Len   int    // the frame's length
+	Kind  string        // "drop", "dup", "reorder" or "delayed"
+	Cause Cause         // for drops
+	Delay time.Duration // for "delayed": how much later than it arrived the frame leaves
+	Len   int           // the frame's length
 	Frame []byte
 }
 
@@ -50,7 +52,9 @@ type Config struct {
 	// dropped one not at all). It must not block.
 	Capture func(ts time.Time, parts [][]byte)
 	// Events, if set, is told of every drop, duplicate and reordered
-	// frame. It is called with the link's lock held and must not block.
+	// frame, and of every frame that leaves later than it arrived (delay,
+	// jitter or the rate limit's queue), once per frame whatever its
+	// copies. It is called with the link's lock held and must not block.
 	Events func(Event)
 }
 
@@ -276,11 +280,12 @@ func (l *Link) Enqueue(out Output, parts [][]byte) {
 	if s.Reorder > 0 && l.rng.Float64() < s.Reorder && delay > 0 {
 		delay = 0
 		l.reordered.Add(1)
-		l.eventLocked(now, "reorder", "", parts, size)
+		l.eventLocked(now, "reorder", "", 0, parts, size)
 	}
 	due := depart.Add(delay)
 	if due.After(now) {
 		l.delayed.Add(1)
+		l.eventLocked(now, "delayed", "", due.Sub(now), parts, size)
 	}
 	frame := make([]byte, 0, size)
 	for _, p := range parts {
@@ -292,7 +297,7 @@ func (l *Link) Enqueue(out Output, parts [][]byte) {
 	}
 	if copies > 1 {
 		l.duplicated.Add(1)
-		l.eventLocked(now, "dup", "", parts, size)
+		l.eventLocked(now, "dup", "", 0, parts, size)
 	}
 	if l.q[0].seq > l.seq-uint64(copies) {
 		// The new frame is now the first due: the goroutine may be
@@ -306,10 +311,12 @@ func (l *Link) Enqueue(out Output, parts [][]byte) {
 
 func (l *Link) dropLocked(now time.Time, c Cause, n *atomic.Uint64, parts [][]byte, size int) {
 	n.Add(1)
-	l.eventLocked(now, "drop", c, parts, size)
+	l.eventLocked(now, "drop", c, 0, parts, size)
 }
 
-func (l *Link) eventLocked(now time.Time, kind string, c Cause, parts [][]byte, size int) {
+// eventLocked tells Events, if set, of an event; without Events it costs a
+// nil check.
+func (l *Link) eventLocked(now time.Time, kind string, c Cause, delay time.Duration, parts [][]byte, size int) {
 	if l.cfg.Events == nil {
 		return
 	}
@@ -317,7 +324,7 @@ func (l *Link) eventLocked(now time.Time, kind string, c Cause, parts [][]byte, 
 	if len(parts) > 0 {
 		hdr = parts[0]
 	}
-	l.cfg.Events(Event{Time: now, Link: l.cfg.Sel, Kind: kind, Cause: c, Len: size, Frame: hdr})
+	l.cfg.Events(Event{Time: now, Link: l.cfg.Sel, Kind: kind, Cause: c, Delay: delay, Len: size, Frame: hdr})
 }
 
 // run is the link's goroutine: it sends each frame at its due time.

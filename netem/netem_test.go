@@ -282,3 +282,133 @@ func BenchmarkEnqueueLoss(b *testing.B) {
 		l.Enqueue(&s, f)
 	}
 }
+
+// eventSink records a Link's events.
+type eventSink struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (e *eventSink) add(ev Event) {
+	ev.Frame = append([]byte(nil), ev.Frame...) // valid only during the call
+	e.mu.Lock()
+	e.events = append(e.events, ev)
+	e.mu.Unlock()
+}
+
+func (e *eventSink) kind(k string) []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Event
+	for _, ev := range e.events {
+		if ev.Kind == k {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func TestDelayedEvents(t *testing.T) {
+	// Every frame of a 50 ms link is delayed by 50 ms, and logged once
+	// however many copies it has.
+	var ev eventSink
+	sel := Selector{1, 2}
+	l := NewLink(Config{Sel: sel, Events: ev.add}, Spec{Delay: 50 * time.Millisecond, Dup: 0.5, Seed: 7, HasSeed: true})
+	var s sink
+	for i := 0; i < 20; i++ {
+		l.Enqueue(&s, frame(i))
+	}
+	st := l.Stats()
+	s.wait(t, 20+int(st.Duplicated), 5*time.Second)
+	l.Close()
+	delayed := ev.kind("delayed")
+	if len(delayed) != 20 || st.Delayed != 20 || st.Duplicated == 0 {
+		t.Fatalf("%d delayed events, stats %+v; want 20 and some duplicates", len(delayed), st)
+	}
+	for i, e := range delayed {
+		if e.Delay != 50*time.Millisecond || e.Link != sel || e.Len != 100 || e.Cause != "" ||
+			len(e.Frame) != 2 || int(e.Frame[1]) != i || e.Time.IsZero() {
+			t.Errorf("delayed event %d: %+v", i, e)
+		}
+	}
+	for _, e := range ev.kind("dup") {
+		if e.Delay != 0 {
+			t.Errorf("a dup event with a delay: %+v", e)
+		}
+	}
+
+	// Jitter: each frame's own delay, within its bounds.
+	ev = eventSink{}
+	l = NewLink(Config{Sel: sel, Events: ev.add}, Spec{Delay: 30 * time.Millisecond, Jitter: 10 * time.Millisecond, Seed: 1, HasSeed: true})
+	for i := 0; i < 50; i++ {
+		l.Enqueue(&s, frame(i))
+	}
+	l.Close()
+	delays := map[time.Duration]bool{}
+	for _, e := range ev.kind("delayed") {
+		if e.Delay < 20*time.Millisecond || e.Delay > 40*time.Millisecond {
+			t.Errorf("delay %v with delay=30ms jitter=10ms", e.Delay)
+		}
+		delays[e.Delay] = true
+	}
+	if n := len(ev.kind("delayed")); n != 50 || len(delays) < 10 {
+		t.Errorf("%d delayed events with %d distinct delays, want 50 and spread", n, len(delays))
+	}
+
+	// The rate limit's queue: 1250 bytes at 1 Mbit/s take 10 ms each, so
+	// the n-th frame offered at once leaves (n+1)×10 ms later.
+	ev = eventSink{}
+	l = NewLink(Config{Sel: sel, Events: ev.add}, Spec{Rate: 1e6})
+	for i := 0; i < 5; i++ {
+		l.Enqueue(&s, [][]byte{make([]byte, 1250)})
+	}
+	l.Close()
+	delayed = ev.kind("delayed")
+	if len(delayed) != 5 {
+		t.Fatalf("%d delayed events at 1 Mbit/s, want 5", len(delayed))
+	}
+	for i, e := range delayed {
+		// The frames are offered a few µs apart: each waits a little less.
+		if want := time.Duration(i+1) * 10 * time.Millisecond; e.Delay > want || e.Delay < want-5*time.Millisecond {
+			t.Errorf("frame %d waited %v at 1 Mbit/s, want %v", i, e.Delay, want)
+		}
+	}
+
+	// A frame that leaves at once is not delayed: no delay, or reordered
+	// past it, or dropped.
+	ev = eventSink{}
+	l = NewLink(Config{Sel: sel, Events: ev.add}, Spec{Loss: 0.5, Dup: 0.5, Seed: 2, HasSeed: true})
+	for i := 0; i < 100; i++ {
+		l.Enqueue(&s, frame(i))
+	}
+	l.Close()
+	l2 := NewLink(Config{Sel: sel, Events: ev.add}, Spec{Delay: time.Hour, Reorder: 1})
+	for i := 0; i < 100; i++ {
+		l2.Enqueue(&s, frame(i))
+	}
+	st2 := l2.Stats()
+	l2.Close()
+	if n := len(ev.kind("delayed")); n != 0 || st2.Reordered != 100 || st2.Delayed != 0 {
+		t.Errorf("%d delayed events for frames sent at once (%+v)", n, st2)
+	}
+}
+
+func TestEnqueueWithoutEventsDoesNotAllocate(t *testing.T) {
+	// Without Events, the events cost no allocation: a lost frame none at
+	// all, a delayed one only its copy and its queue entry.
+	l := NewLink(Config{Sel: Selector{1, 2}}, Spec{Loss: 1})
+	defer l.Close()
+	f := frame(0)
+	var s sink
+	if n := testing.AllocsPerRun(1000, func() { l.Enqueue(&s, f) }); n != 0 {
+		t.Errorf("a lost frame: %v allocations", n)
+	}
+	d := NewLink(Config{Sel: Selector{1, 2}}, Spec{Delay: time.Hour, Queue: 2000})
+	defer d.Close()
+	if n := testing.AllocsPerRun(1000, func() { d.Enqueue(&s, f) }); n > 2 {
+		t.Errorf("a delayed frame: %v allocations", n)
+	}
+	if st := d.Stats(); st.Delayed != 1001 {
+		t.Errorf("stats %+v, want 1001 delayed", st)
+	}
+}

@@ -195,10 +195,13 @@ func findTool(name string) (string, error) {
 	return "", errors.New("not found")
 }
 
-// TestNetemDelay: 50 ms each way makes the TCP round trip 100 ms, and the
-// conditions change at run time.
+// TestNetemDelay: 50 ms each way makes the TCP round trip 100 ms, the
+// conditions change at run time, and the event log has every delayed frame
+// with its delay.
 func TestNetemDelay(t *testing.T) {
-	_, hosts := brokerWithHosts(t, []string{"SWRAP_NETEM=10-11 delay=50ms"}, 10, 11)
+	capFile := filepath.Join(t.TempDir(), "delay.pcap")
+	dir, hosts := brokerWithHosts(t, []string{"SOCKET_WRAPPER_PCAP_FILE=" + capFile,
+		"SWRAP_NETEM=10-11 delay=50ms"}, 10, 11)
 	ln, err := hosts[10].Listen("tcp", "127.0.0.10:7001")
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +236,36 @@ func TestNetemDelay(t *testing.T) {
 	}
 	c.Close()
 	<-done
+	stopBroker(t, dir)
+
+	// Every frame was delayed, by 50 ms and then by 10 ms (no jitter: to
+	// the microsecond).
+	f, err := os.Open(capFile + ".events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	delayed := map[string]int{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e struct {
+			Link, Event, Proto string
+			DelayUS            int64 `json:"delay_us"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("event log line %q: %v", sc.Text(), err)
+		}
+		if e.Event != "delayed" || e.Proto != "tcp" || e.DelayUS != 50000 && e.DelayUS != 10000 {
+			t.Errorf("event %s, want delayed TCP frames by 50000 or 10000 µs", sc.Text())
+			continue
+		}
+		delayed[fmt.Sprintf("%s %d", e.Link, e.DelayUS)]++
+	}
+	for _, k := range []string{"10->11 50000", "11->10 50000", "10->11 10000", "11->10 10000"} {
+		if delayed[k] < 5 {
+			t.Errorf("%d frames logged as delayed on %s µs, want at least 5 (%v)", delayed[k], k, delayed)
+		}
+	}
 }
 
 // pingPong measures n one-byte round trips on an echoing connection.

@@ -305,15 +305,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if n == 0 {
 		return nil, opErr("accept", l.netwk, l.Addr(), syscall.ECONNABORTED)
 	}
-	var fd = -1
-	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) > 0 {
-		if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) > 0 {
-			fd = fds[0]
-			for _, extra := range fds[1:] {
-				unix.Close(extra)
-			}
-		}
-	}
+	fd := takeFD(oob[:oobn])
 	rec, err := wire.ParseAccept(buf[:n])
 	if err != nil || fd < 0 {
 		if fd >= 0 {

@@ -3,6 +3,7 @@ package swrapnet
 import (
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -110,8 +111,14 @@ func (c *PacketConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) 
 	return n, d, err
 }
 
+// dgramBufs hold one datagram with its header while it is read, so that a
+// read allocates nothing.
+var dgramBufs = sync.Pool{New: func() any { b := make([]byte, wire.DgramHeaderSize+65536); return &b }}
+
 func (c *PacketConn) readFrom(b []byte) (int, netip.AddrPort, error) {
-	buf := make([]byte, wire.DgramHeaderSize+len(b))
+	bp := dgramBufs.Get().(*[]byte)
+	defer dgramBufs.Put(bp)
+	buf := (*bp)[:wire.DgramHeaderSize+min(len(b), 65536)]
 	n, err := c.uc.Read(buf)
 	if err != nil {
 		return 0, netip.AddrPort{}, err
@@ -150,9 +157,9 @@ func (c *PacketConn) WriteToUDPAddrPort(b []byte, ap netip.AddrPort) (int, error
 	if ap.IsValid() && c.h.plan.IsBroadcast(ap.Addr()) && !c.broadcast.Load() {
 		return 0, opErr("write", c.network, net.UDPAddrFromAddrPort(ap), syscall.EACCES)
 	}
-	msg := wire.AppendDgram(make([]byte, 0, wire.DgramHeaderSize+len(b)), wire.Dgram{Peer: wire.AddrFrom(ap)})
-	msg = append(msg, b...)
-	if _, err := c.uc.Write(msg); err != nil {
+	// One writev: the header and the caller's bytes, not copied together.
+	msg := net.Buffers{wire.AppendDgram(nil, wire.Dgram{Peer: wire.AddrFrom(ap)}), b}
+	if _, err := msg.WriteTo(c.uc); err != nil {
 		return 0, err
 	}
 	return len(b), nil

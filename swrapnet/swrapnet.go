@@ -159,14 +159,7 @@ func (c *ctl) roundTrip(op wire.Op, sock uint64, body []byte) (wire.Reply, int, 
 		if n == 0 {
 			return wire.Reply{}, -1, syscall.ECONNRESET
 		}
-		fd := -1
-		if oobn > 0 {
-			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) > 0 {
-				if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) > 0 {
-					fd = fds[0]
-				}
-			}
-		}
+		fd := takeFD(oob[:oobn])
 		rep, err := wire.ParseReply(c.buf[:n])
 		if err != nil {
 			if fd >= 0 {
@@ -178,6 +171,30 @@ func (c *ctl) roundTrip(op wire.Op, sock uint64, body []byte) (wire.Reply, int, 
 		rep.Body = append([]byte(nil), rep.Body...)
 		return rep, fd, nil
 	}
+}
+
+// takeFD returns the first fd passed in a control message (-1 if none)
+// and closes every other one, so that none leaks.
+func takeFD(oob []byte) int {
+	fd := -1
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return -1
+	}
+	for i := range msgs {
+		fds, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			continue
+		}
+		for _, f := range fds {
+			if fd < 0 {
+				fd = f
+			} else {
+				unix.Close(f)
+			}
+		}
+	}
+	return fd
 }
 
 // call makes a request on a pooled connection. A transport error discards

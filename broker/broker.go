@@ -52,6 +52,10 @@ type Config struct {
 	// Links are the network conditions to start with (SWRAP_NETEM);
 	// SETLINK changes them at run time.
 	Links netem.Rules
+	// FabricSockets makes frames between hosts cross the hosts' unix
+	// sockets instead of being handed over in memory (fabric.Config.Sockets):
+	// slower, and the path a stack in another process would take.
+	FabricSockets bool
 }
 
 // Broker serves one SOCKET_WRAPPER_DIR.
@@ -124,6 +128,7 @@ func New(cfg Config) (*Broker, error) {
 		Plan:    cfg.Plan,
 		Capture: b.captureFrame,
 		Links:   cfg.Links,
+		Sockets: cfg.FabricSockets,
 	}
 	if cfg.PcapFile != "" {
 		// The frames that links drop are not in the capture; their
@@ -197,7 +202,7 @@ func lock(dir string) (*os.File, error) {
 // down cleanly: connections are closed with FINs, programs see their
 // sockets end, and the capture is flushed.
 func (b *Broker) Serve(ctx context.Context) error {
-	b.log.Info("serving", "dir", b.cfg.Dir, "pid", os.Getpid(), "mtu", b.cfg.MTU, "instance", b.instance)
+	b.log.Info("serving", "dir", b.cfg.Dir, "pid", os.Getpid(), "mtu", b.cfg.MTU, "fabric", b.fabricMode(), "instance", b.instance)
 	go func() {
 		<-ctx.Done()
 		b.ln.Close()

@@ -10,9 +10,12 @@
 //     (made in sock.go, handed over by SOCKET or with an accept record).
 //  2. tcpSession.pumpOut (tcp.go) reads it from the broker end and writes it
 //     to the host's tcpip.Endpoint; netstack segments it into IP packets.
-//  3. The host's link endpoint (tap/) sends each packet over the fabric
-//     (fabric/) to the destination host's socket, and hands the same frame
-//     once to the capture (pcap/), via Broker.captureFrame.
+//  3. netstack hands the packets to the host's link endpoint (tap/) on its
+//     qdisc goroutine; the fabric's route function (fabric/) names the
+//     destination host's Port, the endpoint hands the frame once to the
+//     capture (pcap/, via Broker.captureFrame) and then to that host's
+//     netstack: in memory (tap.LocalPort, the default) or as a datagram on
+//     the host's unix socket (--fabric-sockets).
 //  4. On the receiving host, netstack delivers the data to the peer's
 //     endpoint, and tcpSession.pumpIn writes it to that program's unix socket.
 //

@@ -20,6 +20,7 @@ type Status struct {
 	Instance     string          `json:"instance"`
 	Dir          string          `json:"dir"`
 	MTU          uint32          `json:"mtu"`
+	Fabric       string          `json:"fabric"` // "memory" or "sockets": how frames reach hosts
 	UptimeS      float64         `json:"uptime_s"`
 	Hosts        []HostStatus    `json:"hosts"`
 	Sockets      []SocketStatus  `json:"sockets"`
@@ -79,7 +80,7 @@ var tcpStateNames = map[uint8]string{
 func (b *Broker) status() []byte {
 	st := Status{
 		Version: wire.Version, PID: os.Getpid(), Instance: b.instance, Dir: b.cfg.Dir,
-		MTU: b.cfg.MTU, UptimeS: time.Since(b.start).Seconds(), DgramDrops: dgramDrops.Load(),
+		MTU: b.cfg.MTU, Fabric: b.fabricMode(), UptimeS: time.Since(b.start).Seconds(), DgramDrops: dgramDrops.Load(),
 	}
 	for _, h := range b.fab.Hosts() {
 		ls := h.LinkStats()
@@ -132,4 +133,12 @@ func (s *sock) describe() SocketStatus {
 		d.Remote = r.String()
 	}
 	return d
+}
+
+// fabricMode names how frames reach hosts (Config.FabricSockets).
+func (b *Broker) fabricMode() string {
+	if b.cfg.FabricSockets {
+		return "sockets"
+	}
+	return "memory"
 }

@@ -3,7 +3,11 @@
 // datagram sockets, and routes every frame by its destination IP address
 // using the address plan.
 //
-// A frame to host N goes to N's socket; a broadcast (the plan's broadcast
+// A frame to host N goes to N: handed to N's netstack in memory, since all
+// hosts live in this process (tap.LocalPort), or, with Config.Sockets, as a
+// datagram on N's socket, the way a stack in another process reaches it.
+// Routing, conditions, capture and counters are the same either way. A
+// broadcast (the plan's broadcast
 // addresses, or multicast) goes to every other host, the sender's own stack
 // delivering its copy itself; a frame to an address of the network that no
 // host has is answered with an ICMP destination unreachable, so connects

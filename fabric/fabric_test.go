@@ -83,8 +83,10 @@ func TestStaleSocket(t *testing.T) {
 	hosts(t, f, 5)
 }
 
-func TestTCP(t *testing.T) {
-	f := newFabric(t, Config{})
+func TestTCP(t *testing.T) { modes(t, testTCP) }
+
+func testTCP(t *testing.T, sockets bool) {
+	f := newFabric(t, Config{Sockets: sockets})
 	hs := hosts(t, f, 10, 11)
 	for _, v6 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {
@@ -172,8 +174,10 @@ func waitFor(wq *waiter.Queue, mask waiter.EventMask, timeout time.Duration, rea
 	return true
 }
 
-func TestICMPEcho(t *testing.T) {
-	f := newFabric(t, Config{})
+func TestICMPEcho(t *testing.T) { modes(t, testICMPEcho) }
+
+func testICMPEcho(t *testing.T, sockets bool) {
+	f := newFabric(t, Config{Sockets: sockets})
 	hs := hosts(t, f, 10, 11)
 	for _, v6 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {
@@ -248,8 +252,10 @@ func readAll(ep tcpip.Endpoint, wq *waiter.Queue, d time.Duration) []string {
 	return got
 }
 
-func TestBroadcast(t *testing.T) {
-	f := newFabric(t, Config{})
+func TestBroadcast(t *testing.T) { modes(t, testBroadcast) }
+
+func testBroadcast(t *testing.T, sockets bool) {
+	f := newFabric(t, Config{Sockets: sockets})
 	hs := hosts(t, f, 10, 11, 12, 13)
 	const port = 9999
 	type listener struct {
@@ -288,14 +294,16 @@ func TestBroadcast(t *testing.T) {
 	}
 }
 
-func TestUnreachable(t *testing.T) {
+func TestUnreachable(t *testing.T) { modes(t, testUnreachable) }
+
+func testUnreachable(t *testing.T, sockets bool) {
 	path := filepath.Join(t.TempDir(), "c.pcap")
 	w, err := pcap.Open(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	f := newFabric(t, Config{Capture: w.Frame})
+	f := newFabric(t, Config{Sockets: sockets, Capture: w.Frame})
 	h := hosts(t, f, 10)[0]
 	for _, dst := range []netip.Addr{netip.MustParseAddr("127.0.0.99"), f.Plan().IPv6(63)} {
 		t.Run(dst.String(), func(t *testing.T) {
@@ -383,8 +391,10 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-func TestOutsideNetwork(t *testing.T) {
-	f := newFabric(t, Config{})
+func TestOutsideNetwork(t *testing.T) { modes(t, testOutsideNetwork) }
+
+func testOutsideNetwork(t *testing.T, sockets bool) {
+	f := newFabric(t, Config{Sockets: sockets})
 	h := hosts(t, f, 10)[0]
 	ep, _ := udpEndpoint(t, h, 0)
 	to := fullAddr(netip.MustParseAddr("192.0.2.1"), 53)
@@ -454,14 +464,16 @@ func sum(b []byte, initial uint16) uint16 {
 	return uint16(s)
 }
 
-func TestCapture(t *testing.T) {
+func TestCapture(t *testing.T) { modes(t, testCapture) }
+
+func testCapture(t *testing.T, sockets bool) {
 	path := filepath.Join(t.TempDir(), "c.pcap")
 	w, err := pcap.Open(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	f := newFabric(t, Config{Capture: w.Frame, MTU: 1500})
+	f := newFabric(t, Config{Sockets: sockets, Capture: w.Frame, MTU: 1500})
 	hs := hosts(t, f, 10, 11)
 	for _, v6 := range []bool{false, true} {
 		server, client := tcpPair(t, hs[0], hs[1], v6, 8000)
@@ -527,7 +539,7 @@ func TestBackPressure(t *testing.T) {
 	// Tiny socket buffers: senders park on full peers instead of dropping.
 	for _, mtu := range []uint32{1500, 65535} {
 		t.Run(fmt.Sprint("mtu=", mtu), func(t *testing.T) {
-			f := newFabric(t, Config{SocketBuffer: 4096, MTU: mtu})
+			f := newFabric(t, Config{Sockets: true, SocketBuffer: 4096, MTU: mtu})
 			hs := hosts(t, f, 10, 11)
 			server, client := tcpPair(t, hs[0], hs[1], false, 8000)
 			defer server.Close()
@@ -555,11 +567,13 @@ func countFDs(t *testing.T) int {
 	return len(ents)
 }
 
-func TestCloseLeaksNothing(t *testing.T) {
+func TestCloseLeaksNothing(t *testing.T) { modes(t, testCloseLeaksNothing) }
+
+func testCloseLeaksNothing(t *testing.T, sockets bool) {
 	time.Sleep(50 * time.Millisecond)
 	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
 	dir := t.TempDir()
-	f, err := New(Config{Dir: dir})
+	f, err := New(Config{Dir: dir, Sockets: sockets})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -30,6 +31,15 @@ func newFabric(t testing.TB, cfg Config) *Fabric {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// modes runs fn twice: with frames between hosts handed over in memory (the
+// default) and through the hosts' unix sockets (Config.Sockets), the path
+// frames from other processes take.
+func modes(t *testing.T, fn func(t *testing.T, sockets bool)) {
+	for _, sockets := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sockets=%v", sockets), func(t *testing.T) { fn(t, sockets) })
+	}
 }
 
 // hosts creates the given hosts.

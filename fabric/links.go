@@ -137,7 +137,7 @@ func (f *Fabric) rebuildLinksLocked() {
 			k := key{l, dst}
 			p := ports[k]
 			if p == nil {
-				p = n.port.Shaped(shaper{l})
+				p = f.in(n).Shaped(shaper{l})
 				ports[k] = p
 			}
 			t.ports[src][dst] = p

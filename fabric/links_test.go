@@ -21,9 +21,11 @@ func mustRules(t testing.TB, s string) netem.Rules {
 // TestLinkConditions runs TCP over a lossy, delayed link and checks the
 // round trip, the data, the counters and that dropped frames are not
 // captured.
-func TestLinkConditions(t *testing.T) {
+func TestLinkConditions(t *testing.T) { modes(t, testLinkConditions) }
+
+func testLinkConditions(t *testing.T, sockets bool) {
 	var captured atomic.Uint64
-	f := newFabric(t, Config{
+	f := newFabric(t, Config{Sockets: sockets,
 		MTU:     1500,
 		Capture: func(time.Time, [][]byte) { captured.Add(1) },
 		Links:   mustRules(t, "1->2 delay=20ms loss=3% seed=7; 2->1 delay=20ms"),

@@ -9,7 +9,11 @@
 // it, answers the sending stack with an ICMP destination unreachable as a
 // router would, so that connects fail fast instead of timing out.
 //
-// TX batches with sendmmsg and RX with recvmmsg, both inside
+// A Port is a destination: a unix datagram socket connected to another
+// host's receive socket, or (LocalPort) another endpoint of this process,
+// to whose netstack the frame is handed in memory, sharing its buffers.
+//
+// On sockets, TX batches with sendmmsg and RX with recvmmsg, both inside
 // syscall.RawConn callbacks, so a full peer socket parks the sender in the
 // Go netpoller (back-pressure) instead of dropping the frame, and no OS
 // thread is blocked per NIC. Checksums are computed by netstack on TX

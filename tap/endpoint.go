@@ -113,6 +113,11 @@ type Endpoint struct {
 	// rx is owned by the RX goroutine.
 	rx rxState
 
+	// injecting counts deliveries in progress from other hosts' LocalPorts;
+	// rxStopped, once set, turns new ones away (StopRX).
+	injecting atomic.Int64
+	rxStopped atomic.Bool
+
 	started   bool // the RX goroutine was started; set in Attach under mu
 	stopOnce  sync.Once
 	closeOnce sync.Once
@@ -131,9 +136,24 @@ type txState struct {
 	snd   sender
 }
 
+// injection is a frame for a host in this process (LocalPort), taken out
+// of a TX round and delivered once txMu is released.
+type injection struct {
+	dst   *Endpoint
+	proto tcpip.NetworkProtocolNumber
+	pkt   *stack.PacketBuffer
+	size  int
+}
+
+// injections are per-call batches of them, pooled so that TX does not
+// allocate: the batch cannot live in txState, which txMu guards, as it is
+// delivered after txMu is released.
+var injections = sync.Pool{New: func() any { s := make([]injection, 0, maxTxBatch); return &s }}
+
 // txPacket is one packet of a round: its views are parts[iov:iov+niov] and
 // its destinations ports[p0:p1].
 type txPacket struct {
+	pkt       *stack.PacketBuffer
 	iov, niov int
 	p0, p1    int
 	size      int
@@ -253,8 +273,15 @@ func (e *Endpoint) stop() {
 // link while holding the stack's lock, which a packet being delivered may
 // need (a reply's route lookup), so the RX goroutine must be gone first.
 func (e *Endpoint) StopRX() {
+	e.rxStopped.Store(true)
 	e.stop()
 	e.wg.Wait()
+	// Frames other hosts hand over in memory (LocalPort) are delivered by
+	// the sender's goroutine: wait for those under way. New ones see
+	// rxStopped and are dropped.
+	for e.injecting.Load() != 0 {
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 // Wait implements stack.LinkEndpoint: it waits for the RX goroutine, which
@@ -284,15 +311,20 @@ func (e *Endpoint) SetOnCloseAction(f func()) {
 	e.mu.Unlock()
 }
 
-// WritePackets implements stack.LinkWriter. With a fifo qdisc it is called
-// from the qdisc's goroutine; it blocks while a destination is full
-// (back-pressure), which is why the stack package always installs a qdisc:
-// netstack's RX path then never waits on TX.
+// WritePackets implements stack.LinkWriter. It must be called from a
+// goroutine that holds no netstack lock, which is why the stack package
+// always installs a fifo qdisc and netstack calls it from the qdisc's
+// goroutine: frames for socket Ports block while a destination is full
+// (back-pressure), which must not stall RX and ACK processing; and frames
+// for LocalPorts and made-up ICMP errors are delivered on this goroutine,
+// where the receiver's processing (and a host's own, for ICMP errors) may
+// take locks that the netstack code transmitting would hold.
 func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	all := pkts.AsSlice()
+	inj := injections.Get().(*[]injection)
 	e.txMu.Lock()
 	for len(all) > 0 {
-		n := e.txRound(all)
+		n := e.txRound(all, inj)
 		all = all[n:]
 	}
 	var icmp []*localPacket
@@ -302,8 +334,18 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	}
 	e.txMu.Unlock()
 
-	// ICMP errors are delivered outside txMu: delivering can make netstack
-	// transmit, which must not find txMu held by its own goroutine.
+	// Frames for hosts in this process and ICMP errors are delivered
+	// outside txMu: delivering can make netstack transmit (a reply, an
+	// RST), which must not find txMu held by its own goroutine, nor by a
+	// host that is delivering to this one at the same time.
+	for i := range *inj {
+		in := &(*inj)[i]
+		in.dst.inject(in.proto, in.pkt, in.size)
+		in.pkt.DecRef()
+		*in = injection{}
+	}
+	*inj = (*inj)[:0]
+	injections.Put(inj)
 	if len(icmp) > 0 {
 		e.deliverLocal(icmp)
 	}
@@ -312,7 +354,7 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 
 // txRound routes, captures and sends as many of pkts as fit in the batch
 // arrays and returns how many it consumed. Called with txMu held.
-func (e *Endpoint) txRound(pkts []*stack.PacketBuffer) int {
+func (e *Endpoint) txRound(pkts []*stack.PacketBuffer, inj *[]injection) int {
 	tx := &e.tx
 	tx.ports = tx.ports[:0]
 	consumed, n, nIov := 0, 0, 0
@@ -359,12 +401,13 @@ func (e *Endpoint) txRound(pkts []*stack.PacketBuffer) int {
 			continue
 		}
 		p := &tx.pkts[n]
-		*p = txPacket{iov: first, niov: nIov - first, size: size, p0: len(tx.ports)}
+		*p = txPacket{pkt: pkt, iov: first, niov: nIov - first, size: size, p0: len(tx.ports)}
 		n++
 		e.route(p, tx.parts[first:nIov])
 		p.p1 = len(tx.ports)
 	}
-	e.sendRound(n)
+	e.sendRound(n, inj)
+	clear(tx.pkts[:n])
 	clear(tx.parts[:nIov])
 	clear(tx.iovs[:nIov])
 	clear(tx.ports)
@@ -421,9 +464,26 @@ func (e *Endpoint) route(p *txPacket, parts [][]byte) {
 
 // sendRound sends the first n packets of tx.pkts. Runs of consecutive
 // packets to the same single port go in one sendmmsg; a packet with several
-// ports (broadcast) is sent to each in turn.
-func (e *Endpoint) sendRound(n int) {
+// ports (broadcast) is sent to each in turn. Packets for a LocalPort are
+// appended to inj, sharing the packet's buffers (netstack treats received
+// data as read-only, as its own loopback and pipe links rely on).
+func (e *Endpoint) sendRound(n int, inj *[]injection) {
 	tx := &e.tx
+	for i := 0; i < n; i++ {
+		p := &tx.pkts[i]
+		for k, port := range tx.ports[p.p0:p.p1] {
+			if port.local == nil {
+				continue
+			}
+			*inj = append(*inj, injection{
+				dst:   port.local,
+				proto: protocolOf(tx.parts[p.iov]),
+				pkt:   stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: p.pkt.ToBuffer()}),
+				size:  p.size,
+			})
+			tx.ports[p.p0+k] = nil
+		}
+	}
 	for i := 0; i < n; i++ {
 		p := &tx.pkts[i]
 		h := &tx.hdrs[i]
@@ -438,6 +498,10 @@ func (e *Endpoint) sendRound(n int) {
 			i++
 		case 1:
 			port := tx.ports[p.p0]
+			if port == nil { // handed over in memory
+				i++
+				continue
+			}
 			j := i + 1
 			for j < n && tx.pkts[j].p1-tx.pkts[j].p0 == 1 && tx.ports[tx.pkts[j].p0] == port {
 				j++
@@ -448,6 +512,9 @@ func (e *Endpoint) sendRound(n int) {
 			i = j
 		default:
 			for _, port := range tx.ports[p.p0:p.p1] {
+				if port == nil {
+					continue
+				}
 				if lost := tx.snd.send(port, tx.hdrs[i:i+1]); lost > 0 {
 					e.dropped.Add(uint64(lost))
 				}
@@ -494,6 +561,38 @@ func (e *Endpoint) deliverLocal(pkts []*localPacket) {
 		}
 		lp.pkt.DecRef()
 	}
+}
+
+// inject delivers a frame another host of this process handed over in
+// memory (LocalPort) to netstack, as if received, on the sender's
+// goroutine. The caller keeps its reference to pkt.
+func (e *Endpoint) inject(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer, size int) {
+	e.injecting.Add(1)
+	defer e.injecting.Add(-1)
+	e.mu.RLock()
+	d := e.dispatcher
+	e.mu.RUnlock()
+	if e.rxStopped.Load() || d == nil || proto == 0 {
+		e.dropped.Add(1)
+		return
+	}
+	pkt.RXChecksumValidated = e.cfg.TrustChecksums
+	e.rxFrames.Add(1)
+	e.rxBytes.Add(uint64(size))
+	d.DeliverNetworkPacket(proto, pkt)
+}
+
+// protocolOf returns the network protocol of the IP packet in b, 0 if none.
+func protocolOf(b []byte) tcpip.NetworkProtocolNumber {
+	if len(b) > 0 {
+		switch b[0] >> 4 {
+		case 4:
+			return header.IPv4ProtocolNumber
+		case 6:
+			return header.IPv6ProtocolNumber
+		}
+	}
+	return 0
 }
 
 // rxLoop is the RX goroutine: it receives batches of datagrams and delivers

@@ -251,3 +251,116 @@ func TestTxAllocs(t *testing.T) {
 		t.Errorf("%+v", s)
 	}
 }
+
+func TestLocalPort(t *testing.T) {
+	n := newTestNet(t)
+	n.portB = LocalPort(n.b)
+	small, big := ipv4Packet([4]byte{127, 0, 0, 2}, 10), ipv4Packet([4]byte{127, 0, 0, 2}, 60000)
+	want := [][]byte{bytes.Clone(small.ToView().AsSlice()), bytes.Clone(big.ToView().AsSlice())}
+	l := list(small, big)
+	if c, err := n.a.WritePackets(l); c != 2 || err != nil {
+		t.Fatalf("WritePackets = %d, %v", c, err)
+	}
+	l.Reset()
+	// Delivered on the sender's goroutine: there by the time it returns.
+	got := n.rb.wait(t, 2)
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) || n.rb.proto[i] != header.IPv4ProtocolNumber {
+			t.Errorf("packet %d differs", i)
+		}
+		if !bytes.Equal(n.captured[i], want[i]) {
+			t.Errorf("capture %d differs", i)
+		}
+	}
+	if s := n.a.Stats(); s.TxFrames != 2 || s.TxBytes != uint64(len(want[0])+len(want[1])) || s.Dropped != 0 {
+		t.Errorf("a: %+v", s)
+	}
+	if s := n.b.Stats(); s.RxFrames != 2 || s.RxBytes != uint64(len(want[0])+len(want[1])) || s.Dropped != 0 {
+		t.Errorf("b: %+v", s)
+	}
+
+	// Shapers send single frames (copied) through the same Port.
+	if err := n.portB.Send(want[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.rb.wait(t, 1); !bytes.Equal(got[2], want[0]) {
+		t.Error("Send: frame differs")
+	}
+
+	// Once b's RX is stopped (its host closing), frames are turned away
+	// and counted, never handed to a stack being torn down.
+	n.b.StopRX()
+	l = list(ipv4Packet([4]byte{127, 0, 0, 2}, 10))
+	n.a.WritePackets(l)
+	l.Reset()
+	n.portB.Send(want[0])
+	if s := n.b.Stats(); s.RxFrames != 3 || s.Dropped != 2 {
+		t.Errorf("b after StopRX: %+v", s)
+	}
+	n.rb.mu.Lock()
+	defer n.rb.mu.Unlock()
+	if len(n.rb.pkts) != 3 {
+		t.Errorf("b's stack got %d frames after StopRX", len(n.rb.pkts)-3)
+	}
+}
+
+func TestLocalPortStopWaits(t *testing.T) {
+	// StopRX must not return while another host's goroutine is inside b's
+	// stack: netstack's Close would then race with that delivery.
+	n := newTestNet(t)
+	n.portB = LocalPort(n.b)
+	block := make(chan struct{})
+	entered := make(chan struct{})
+	n.b.mu.Lock()
+	n.b.dispatcher = dispatchFunc(func() { close(entered); <-block })
+	n.b.mu.Unlock()
+	go func() {
+		l := list(ipv4Packet([4]byte{127, 0, 0, 2}, 10))
+		n.a.WritePackets(l)
+		l.Reset()
+	}()
+	<-entered
+	stopped := make(chan struct{})
+	go func() { n.b.StopRX(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("StopRX returned during a delivery")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(block)
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		t.Fatal("StopRX did not return after the delivery ended")
+	}
+}
+
+// dispatchFunc is a stack.NetworkDispatcher that calls itself per packet.
+type dispatchFunc func()
+
+func (f dispatchFunc) DeliverNetworkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) { f() }
+func (dispatchFunc) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer)      {}
+
+func TestLocalTxAllocs(t *testing.T) {
+	// The in-memory path shares the frame's buffers and takes the
+	// receiver's packet buffer from netstack's pool: nothing allocated.
+	n := newTestNet(t)
+	n.a.cfg.Capture = func(time.Time, [][]byte) {} // the test's own allocates
+	n.portB = LocalPort(n.b)
+	n.b.mu.Lock()
+	n.b.dispatcher = dispatchFunc(func() {})
+	n.b.mu.Unlock()
+	var l stack.PacketBufferList
+	for i := 0; i < 16; i++ {
+		l.PushBack(ipv4Packet([4]byte{127, 0, 0, 2}, 1400))
+	}
+	defer l.Reset()
+	n.a.WritePackets(l)
+	allocs := testing.AllocsPerRun(200, func() { n.a.WritePackets(l) })
+	if allocs != 0 {
+		t.Errorf("WritePackets of 16 packets in memory: %v allocations", allocs)
+	}
+	if s := n.b.Stats(); s.RxFrames != 16*202 || s.Dropped != 0 {
+		t.Errorf("%+v", s)
+	}
+}

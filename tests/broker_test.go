@@ -80,8 +80,20 @@ func (s *stream) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func TestTCPTransfer(t *testing.T) {
-	_, hosts := brokerWithHosts(t, nil, 10, 11)
+// fabricModes runs fn with the broker's hosts exchanging frames in memory
+// (the default) and over their unix sockets (SWRAP_FABRIC_SOCKETS=1).
+func fabricModes(t *testing.T, fn func(t *testing.T, env []string)) {
+	t.Run("memory", func(t *testing.T) { fn(t, nil) })
+	t.Run("sockets", func(t *testing.T) { fn(t, []string{"SWRAP_FABRIC_SOCKETS=1"}) })
+}
+
+func TestTCPTransfer(t *testing.T) { fabricModes(t, testTCPTransfer) }
+
+func testTCPTransfer(t *testing.T, env []string) {
+	_, hosts := brokerWithHosts(t, env, 10, 11)
+	if mode, want := status(t, hosts[10]).Fabric, map[bool]string{false: "memory", true: "sockets"}[len(env) > 0]; mode != want {
+		t.Fatalf("broker's fabric is %q, want %q", mode, want)
+	}
 	for _, fam := range []struct{ name, server string }{
 		{"ipv4", "127.0.0.10:7000"},
 		{"ipv6", "[fd00::5357:5f0a]:7000"},
@@ -429,11 +441,13 @@ func TestICMPEcho(t *testing.T) {
 
 // TestCapture checks with tshark, checksum validation on, that the capture
 // holds every frame once, valid, with the handshake, the data and the FINs.
-func TestCapture(t *testing.T) {
+func TestCapture(t *testing.T) { fabricModes(t, testCapture) }
+
+func testCapture(t *testing.T, env []string) {
 	tshark := needTool(t, "tshark")
 	dir := swrapDir(t)
 	capFile := filepath.Join(dir, "capture.pcap")
-	brk := startBroker(t, dir, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
+	brk := startBroker(t, dir, append(env, "SOCKET_WRAPPER_PCAP_FILE="+capFile)...)
 	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
 	ln, err := h10.Listen("tcp", "127.0.0.10:7400")
 	if err != nil {

@@ -49,6 +49,7 @@ func run() error {
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile to `file` (for bench/ and perf work)")
 		netemArg = flag.String("netem", os.Getenv("SWRAP_NETEM"), "network `conditions` to start with, e.g. \"10->11 delay=50ms loss=5% seed=42; 11 rate=10mbit\" (SWRAP_NETEM)")
 		netemF   = flag.String("netem-file", os.Getenv("SWRAP_NETEM_FILE"), "read network conditions from `file`, one rule a line, before --netem (SWRAP_NETEM_FILE)")
+		sockets  = flag.Bool("fabric-sockets", os.Getenv("SWRAP_FABRIC_SOCKETS") == "1", "frames between hosts cross unix sockets instead of memory: slower, the path of a stack in another process (SWRAP_FABRIC_SOCKETS=1)")
 		procs    = flag.Int("procs", envInt("SWRAP_BROKER_PROCS", defaultProcs()), "CPUs the broker's Go runtime uses (SWRAP_BROKER_PROCS; GOMAXPROCS wins if set)")
 	)
 	flag.Parse()
@@ -103,7 +104,7 @@ func run() error {
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	b, err := broker.New(broker.Config{
 		Dir: abs, Plan: plan, MTU: uint32(*mtu), PcapFile: *pcapFile, Snaplen: *snaplen,
-		IdleTimeout: *idle, Log: logger, Links: links,
+		IdleTimeout: *idle, Log: logger, Links: links, FabricSockets: *sockets,
 	})
 	if errors.Is(err, broker.ErrLocked) {
 		if *onDemand {

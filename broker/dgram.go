@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 
@@ -100,6 +101,13 @@ func (s *sock) dgramOut() {
 			s.state = wire.StateBound // autobound by the send
 		}
 		s.mu.Unlock()
+		// Let the datagram travel before reading the next: a program that
+		// sends without pause keeps this loop runnable, and on the
+		// broker's one or few Ps it would otherwise hold the CPU for a
+		// whole scheduler slice while the qdisc and the receiver's
+		// dgramIn wait, and netstack's queues overflow (TestUDPFlood: 80 %
+		// lost without this, 0 % with).
+		runtime.Gosched()
 	}
 }
 

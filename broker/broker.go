@@ -127,8 +127,11 @@ func New(cfg Config) (*Broker, error) {
 		MTU:     cfg.MTU,
 		Plan:    cfg.Plan,
 		Capture: b.captureFrame,
-		Links:   cfg.Links,
-		Sockets: cfg.FabricSockets,
+		// Checksums only while a capture is written: no one else reads
+		// them (hosts trust each other's frames).
+		NeedChecksums: b.capturing,
+		Links:         cfg.Links,
+		Sockets:       cfg.FabricSockets,
 	}
 	if cfg.PcapFile != "" {
 		// The frames that links drop are not in the capture; their
@@ -341,6 +344,9 @@ func (b *Broker) captureFrame(ts time.Time, parts [][]byte) {
 		w.Frame(ts, parts)
 	}
 }
+
+// capturing tells whether any capture file is being written.
+func (b *Broker) capturing() bool { return len(*b.captures.Load()) > 0 }
 
 // addCapture starts writing every frame to path, unless it already does.
 func (b *Broker) addCapture(path string) error {

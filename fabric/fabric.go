@@ -57,6 +57,10 @@ type Config struct {
 	// smaller buffer would silently lose every full-sized frame. Tests make
 	// it tiny to exercise back-pressure.
 	SocketBuffer int
+	// NeedChecksums, if set, tells whether frames must carry transport
+	// checksums now (tap.Config.NeedChecksums): it must answer true
+	// whenever Capture keeps frames. Unset means always.
+	NeedChecksums func() bool
 	// VerifyChecksums makes hosts verify checksums on RX. Off by default:
 	// every frame comes from one of our stacks, which compute them on TX.
 	VerifyChecksums bool
@@ -224,6 +228,7 @@ func (f *Fabric) newNode(id int) (*node, error) {
 			ICMPSource4:    p.IPv4(RouterID),
 			ICMPSource6:    p.IPv6(RouterID),
 			TrustChecksums: !f.cfg.VerifyChecksums,
+			NeedChecksums:  f.cfg.NeedChecksums,
 		},
 	})
 	if err != nil { // stack.New closed rx

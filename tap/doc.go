@@ -17,5 +17,6 @@
 // syscall.RawConn callbacks, so a full peer socket parks the sender in the
 // Go netpoller (back-pressure) instead of dropping the frame, and no OS
 // thread is blocked per NIC. Checksums are computed by netstack on TX
-// (Capabilities is 0), so every captured frame carries valid checksums.
+// whenever a frame may be captured (Config.NeedChecksums), so every
+// captured frame carries valid checksums.
 package tap

@@ -57,10 +57,17 @@ type Config struct {
 	// the host's own address: netstack drops packets from its own address
 	// arriving on a NIC when HandleLocal is on.
 	ICMPSource4, ICMPSource6 netip.Addr
-	// TrustChecksums skips checksum verification on RX. That is safe when
+	// TrustChecksums skips checksum verification on RX (netstack is told
+	// the link validated them: CapabilityRXChecksumOffload). That is safe when
 	// every frame on the fabric comes from one of our own stacks, which
 	// compute checksums on TX; turn it off if something may corrupt frames.
 	TrustChecksums bool
+	// NeedChecksums, if set, is asked per packet whether frames must carry
+	// transport checksums; while it answers false, and receivers trust
+	// checksums, netstack leaves them out (CapabilityTXChecksumOffload).
+	// It must answer true whenever a frame may be captured, so that every
+	// captured frame is valid. Unset means always.
+	NeedChecksums func() bool
 }
 
 // Stats are an endpoint's counters.
@@ -221,10 +228,21 @@ func (*Endpoint) LinkAddress() tcpip.LinkAddress { return "" }
 // SetLinkAddress implements stack.LinkEndpoint; it is ignored.
 func (*Endpoint) SetLinkAddress(tcpip.LinkAddress) {}
 
-// Capabilities implements stack.LinkEndpoint. It is 0 on purpose: netstack
-// then computes checksums on TX, which the capture needs, and there is no
-// link-address resolution.
-func (*Endpoint) Capabilities() stack.LinkEndpointCapabilities { return 0 }
+// Capabilities implements stack.LinkEndpoint; netstack asks it for every
+// packet. RX checksum verification is skipped when every frame comes from
+// one of our stacks (TrustChecksums), and TX checksums are left out while
+// that holds and nobody captures (NeedChecksums): a checksum costs a pass
+// over every byte, and only a capture reads it. There is no link-address
+// resolution.
+func (e *Endpoint) Capabilities() stack.LinkEndpointCapabilities {
+	if !e.cfg.TrustChecksums {
+		return 0
+	}
+	if e.cfg.NeedChecksums != nil && !e.cfg.NeedChecksums() {
+		return stack.CapabilityRXChecksumOffload | stack.CapabilityTXChecksumOffload
+	}
+	return stack.CapabilityRXChecksumOffload
+}
 
 // ARPHardwareType implements stack.LinkEndpoint.
 func (*Endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
@@ -576,7 +594,6 @@ func (e *Endpoint) inject(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBu
 		e.dropped.Add(1)
 		return
 	}
-	pkt.RXChecksumValidated = e.cfg.TrustChecksums
 	e.rxFrames.Add(1)
 	e.rxBytes.Add(uint64(size))
 	d.DeliverNetworkPacket(proto, pkt)
@@ -679,7 +696,6 @@ func (e *Endpoint) deliver(d stack.NetworkDispatcher, i int) {
 		rx.views[i] = buffer.NewViewSize(int(e.cfg.MTU))
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
-	pkt.RXChecksumValidated = e.cfg.TrustChecksums
 	e.rxFrames.Add(1)
 	e.rxBytes.Add(uint64(n))
 	d.DeliverNetworkPacket(proto, pkt)

@@ -364,3 +364,27 @@ func TestLocalTxAllocs(t *testing.T) {
 		t.Errorf("%+v", s)
 	}
 }
+
+func TestCapabilities(t *testing.T) {
+	need := false
+	for _, c := range []struct {
+		trust, need bool
+		hook        bool
+		want        stack.LinkEndpointCapabilities
+	}{
+		{trust: false, hook: false, want: 0},
+		{trust: false, hook: true, need: false, want: 0}, // receivers verify: always compute
+		{trust: true, hook: false, want: stack.CapabilityRXChecksumOffload},
+		{trust: true, hook: true, need: true, want: stack.CapabilityRXChecksumOffload},
+		{trust: true, hook: true, need: false, want: stack.CapabilityRXChecksumOffload | stack.CapabilityTXChecksumOffload},
+	} {
+		e := &Endpoint{cfg: Config{TrustChecksums: c.trust}}
+		if c.hook {
+			e.cfg.NeedChecksums = func() bool { return need }
+		}
+		need = c.need
+		if got := e.Capabilities(); got != c.want {
+			t.Errorf("trust=%v hook=%v need=%v: capabilities %#x, want %#x", c.trust, c.hook, c.need, got, c.want)
+		}
+	}
+}

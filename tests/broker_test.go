@@ -916,3 +916,70 @@ func TestAltNetwork(t *testing.T) {
 		t.Errorf("127.0.0.10 under the 10.53.57.0 plan: %v, want ENETUNREACH", err)
 	}
 }
+
+// TestCaptureStartedLater: checksums are left out while nobody captures
+// (no one else reads them); a capture a program starts later (HELLO with
+// SOCKET_WRAPPER_PCAP_FILE) must still get every frame with valid ones,
+// on a connection that was already open.
+func TestCaptureStartedLater(t *testing.T) {
+	tshark := needTool(t, "tshark")
+	python := needTool(t, "python3")
+	dir := swrapDir(t)
+	brk := startBroker(t, dir)
+	hosts := map[int]*swrapnet.Host{10: swrapnet.MustJoin(dir, 10), 11: swrapnet.MustJoin(dir, 11)}
+	ln, err := hosts[10].Listen("tcp", "127.0.0.10:7450")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	echoed := acceptOne(t, ln, func(c net.Conn) { io.Copy(c, c) })
+	c, err := hosts[11].Dial("tcp", "127.0.0.10:7450")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exchange := func(msg string) {
+		t.Helper()
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, b); err != nil || string(b) != msg {
+			t.Fatalf("echo %q, %v", b, err)
+		}
+	}
+	exchange("before the capture")
+	if n := len(status(t, hosts[10]).Captures); n != 0 {
+		t.Fatalf("%d captures before any was asked for", n)
+	}
+
+	capFile := filepath.Join(dir, "later.pcap")
+	cmd := exec.Command(python, "-c", "import socket; socket.socket()")
+	cmd.Env = wrapEnv(t, dir, 12, "SOCKET_WRAPPER_PCAP_FILE="+capFile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python3: %v\n%s", err, out)
+	}
+	if n := len(status(t, hosts[10]).Captures); n != 1 {
+		t.Fatalf("%d captures after a program asked for one", n)
+	}
+	payload := strings.Repeat("captured later ", 5000) // 75 kB: several segments each way
+	exchange(payload)
+	c.Close()
+	<-echoed
+	time.Sleep(100 * time.Millisecond) // the last ACKs
+	if !brk.stop() {
+		t.Fatal("broker did not stop")
+	}
+
+	frames := tsharkDecode(t, tshark, capFile, "tcp.port == 7450")
+	payloadBytes := 0
+	for _, f := range frames {
+		if f.badChecksum() {
+			t.Errorf("frame %s has a bad checksum: %+v", f["frame.number"], f)
+		}
+		payloadBytes += atoi(f["tcp.len"])
+	}
+	if payloadBytes != 2*len(payload) {
+		t.Errorf("capture holds %d payload bytes, want %d (the exchange both ways)", payloadBytes, 2*len(payload))
+	}
+}

@@ -295,6 +295,15 @@ def m_rtt(proto):
     return m
 
 
+def m_relay(sysm, cfg):
+    """The floor of a broker design: 1-byte round trips through a C relay
+    process (bench/relay.c), measured in the loopback system's turn."""
+    if sysm.kind != "loopback":
+        raise Skip()
+    out = run([os.path.join(HELPERS, "relay"), str(cfg.rtts)], clean_env(), 120)
+    return {"relay_rtt_us": float(out.split()[0])}
+
+
 def m_cac(sysm, cfg):
     port = next_port()
     srv = start_server([os.path.join(HELPERS, "cac"), "server", sysm.addr, str(port)],
@@ -417,7 +426,7 @@ def start_server(cmd, env, ready, timeout=15):
 
 # ---------------------------------------------------------------- reporting
 
-# key, label, unit, higher is better
+# key, label, unit, higher is better[, key of the loopback figure the ratio is to]
 ROWS = [
     ("tcp_gbps", "iperf3 TCP bulk", "Gbit/s", True),
     ("udp_gbps", "iperf3 UDP -l 1460 -b 0, received", "Gbit/s", True),
@@ -425,6 +434,8 @@ ROWS = [
     ("tcp_rtt_us", "1-byte TCP round trip", "µs", False),
     ("udp_rtt_us", "1-byte UDP round trip", "µs", False),
     ("cac_us", "connect+accept+close", "µs/cycle", False),
+    ("relay_rtt_us", "floor: 1-byte round trip through a relay process (ratio to loopback TCP)", "µs", False,
+     "tcp_rtt_us"),
 ]
 
 
@@ -461,14 +472,15 @@ def report(cfg, systems, samples, footprint, errors, elapsed):
     lines.append("| measure | " + " | ".join(names) + " |")
     lines.append("|---|" + "---|" * len(names))
     meds = {}
-    for key, label, unit, _ in ROWS:
+    for key, label, unit, _, *base_key in ROWS:
         row = []
-        base = med(samples["loopback"].get(key, [])) if "loopback" in samples else None
+        bk = base_key[0] if base_key else key
+        base = med(samples["loopback"].get(bk, [])) if "loopback" in samples else None
         for n in names:
             v = med(samples[n].get(key, []))
             meds[(n, key)] = v
             cell = fmt(v, unit)
-            if n != "loopback" and v is not None and base and key != "udp_loss_pct":
+            if (n != "loopback" or bk != key) and v is not None and base and key != "udp_loss_pct":
                 cell += " (%.2f×)" % (v / base)
             row.append(cell)
         lines.append("| %s (%s) | %s |" % (label, unit, " | ".join(row)))
@@ -599,7 +611,7 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="swrap-bench.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     measures = [("iperf3 TCP", m_iperf_tcp), ("iperf3 UDP", m_iperf_udp), ("TCP RTT", m_rtt("tcp")),
-                ("UDP RTT", m_rtt("udp")), ("connect cycle", m_cac)]
+                ("UDP RTT", m_rtt("udp")), ("connect cycle", m_cac), ("relay floor", m_relay)]
     samples = {n: {} for n in names}
     footprint = {n: {} for n in names}
     errors = []

@@ -10,7 +10,7 @@ for f in bin/libswrap.so bin/swrap-broker bin/swrap; do
 done
 
 mkdir -p bin/bench
-for p in rtt cac conns idle; do
+for p in rtt cac conns idle relay; do
 	if [ ! -x bin/bench/$p ] || [ bench/$p.c -nt bin/bench/$p ]; then
 		gcc -O2 -Wall -Wextra -o bin/bench/$p bench/$p.c
 	fi

@@ -365,7 +365,7 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 		rec.Peer.Family = wire.AFInet6
 		rec.Peer.IP = mapped(peer.Addr())
 	}
-	_, _, werr := s.conn.WriteMsgUnix(rec.Encode(), unix.UnixRights(appFD), nil)
+	werr := sendWithFD(s.conn, rec.Encode(), appFD)
 	unix.Close(appFD)
 	if werr != nil {
 		ns.close()
@@ -375,6 +375,33 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 	go ns.tcpReader()
 	go ns.pumpIn()
 	return true
+}
+
+// sendWithFD sends msg with fd attached (SCM_RIGHTS) on the broker end of
+// a socket, waiting in the netpoller while the program's queue is full.
+func sendWithFD(f *os.File, msg []byte, fd int) error {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	rights := unix.UnixRights(fd)
+	var serr error
+	err = raw.Write(func(s uintptr) bool {
+		for {
+			serr = unix.Sendmsg(int(s), msg, rights, nil, unix.MSG_NOSIGNAL)
+			switch serr {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // tcpReader is the goroutine that reads the broker end of a TCP socket.

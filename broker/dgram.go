@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -56,58 +57,136 @@ func (s *sock) dgramConnect(a wire.Addr) syscall.Errno {
 // them. Errors that Linux reports synchronously (ENETUNREACH, EMSGSIZE,
 // EACCES) are checked by the shim before the datagram gets here; whatever
 // still fails is dropped, as an unreliable network would.
+//
+// It waits for the first datagram with a plain read into the socket's own
+// buffer; a program sending a burst has more queued by then, which it takes
+// in batches of up to dgramBatchLen per recvmmsg, into a pooled batch held
+// only while the burst lasts.
 func (s *sock) dgramOut() {
 	defer s.b.wg.Done()
 	defer s.close()
 	entry, ch := waiter.NewChannelEntry(waiter.WritableEvents)
 	s.wq.EventRegister(&entry)
 	defer s.wq.EventUnregister(&entry)
-	buf := make([]byte, wire.DgramHeaderSize+65536)
-	var r bytes.Reader
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, dgramBufSize)
 	for {
 		n, err := s.conn.Read(buf)
 		if err != nil || n == 0 {
 			return // the program closed the socket (or it was closed)
 		}
-		d, payload, perr := wire.ParseDgram(buf[:n])
-		if perr != nil {
-			continue
-		}
-		var opts tcpip.WriteOptions
-		if d.Peer.Family != wire.AFUnspec {
-			fa, en := s.toFull(d.Peer, true)
-			if en != 0 {
-				s.b.log.Debug("datagram dropped", "sock", s.id, "to", d.Peer, "err", en)
-				continue
-			}
-			opts.To = &fa
-		}
-		for {
-			r.Reset(payload)
-			_, werr := s.ep.Write(&r, opts)
-			if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
-				if !s.waitEvent(ch) {
-					return
-				}
-				continue
-			}
-			if werr != nil {
-				s.b.log.Debug("datagram dropped", "sock", s.id, "err", werr)
-			}
-			break
+		if !s.sendDgram(buf[:n], ch) || !s.drainDgrams(raw, ch) {
+			return
 		}
 		s.mu.Lock()
 		if s.state == wire.StateNew {
 			s.state = wire.StateBound // autobound by the send
 		}
 		s.mu.Unlock()
-		// Let the datagram travel before reading the next: a program that
+		// Let the datagrams travel before reading more: a program that
 		// sends without pause keeps this loop runnable, and on the
 		// broker's one or few Ps it would otherwise hold the CPU for a
 		// whole scheduler slice while the qdisc and the receiver's
 		// dgramIn wait, and netstack's queues overflow (TestUDPFlood: 80 %
 		// lost without this, 0 % with).
 		runtime.Gosched()
+	}
+}
+
+const (
+	dgramBufSize  = wire.DgramHeaderSize + 65536 // the largest datagram and its header
+	dgramBatchLen = 8
+)
+
+// dgramBatch is the receive state of one recvmmsg.
+type dgramBatch struct {
+	hdrs [dgramBatchLen]unix.Mmsghdr
+	iovs [dgramBatchLen]unix.Iovec
+	bufs [dgramBatchLen][]byte
+}
+
+var dgramBatches = sync.Pool{New: func() any {
+	b := new(dgramBatch)
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, dgramBufSize)
+	}
+	return b
+}}
+
+// drainDgrams sends the datagrams queued on the broker end now, in batches,
+// without waiting for more. It reports false once the program has closed
+// the socket.
+func (s *sock) drainDgrams(raw syscall.RawConn, ch chan struct{}) bool {
+	bt := dgramBatches.Get().(*dgramBatch)
+	defer dgramBatches.Put(bt)
+	for {
+		for i := range bt.hdrs {
+			bt.iovs[i].Base = &bt.bufs[i][0]
+			bt.iovs[i].SetLen(len(bt.bufs[i]))
+			bt.hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &bt.iovs[i]}}
+			bt.hdrs[i].Hdr.SetIovlen(1)
+		}
+		got, en := 0, unix.Errno(0)
+		raw.Control(func(fd uintptr) {
+			for {
+				if got, en = recvmmsg(fd, bt.hdrs[:]); en != unix.EINTR {
+					return
+				}
+			}
+		})
+		if en != 0 || got <= 0 {
+			return true // nothing queued (or an error, which the next read reports)
+		}
+		for i := 0; i < got; i++ {
+			n := int(bt.hdrs[i].Len)
+			if n == 0 {
+				return false // end of file: the program closed the socket
+			}
+			if !s.sendDgram(bt.bufs[i][:n], ch) {
+				return false
+			}
+		}
+		if got < dgramBatchLen {
+			return true
+		}
+		runtime.Gosched() // as in dgramOut: let this batch travel first
+	}
+}
+
+// sendDgram sends one datagram the program wrote (header + payload),
+// waiting while netstack's send buffer is full. It reports false once the
+// socket is closed.
+func (s *sock) sendDgram(msg []byte, ch chan struct{}) bool {
+	d, payload, perr := wire.ParseDgram(msg)
+	if perr != nil {
+		return true
+	}
+	var opts tcpip.WriteOptions
+	if d.Peer.Family != wire.AFUnspec {
+		fa, en := s.toFull(d.Peer, true)
+		if en != 0 {
+			s.b.log.Debug("datagram dropped", "sock", s.id, "to", d.Peer, "err", en)
+			return true
+		}
+		opts.To = &fa
+	}
+	var r bytes.Reader
+	for {
+		r.Reset(payload)
+		_, werr := s.ep.Write(&r, opts)
+		if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
+			if !s.waitEvent(ch) {
+				return false
+			}
+			continue
+		}
+		if werr != nil {
+			s.b.log.Debug("datagram dropped", "sock", s.id, "err", werr)
+		}
+		return true
 	}
 }
 

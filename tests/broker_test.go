@@ -6,6 +6,7 @@ package tests
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -332,31 +333,43 @@ func TestUDPFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	const n, size = 20000, 1400
-	got := make(chan int)
+	// Datagram i is sizeOf(i) bytes and starts with i: the broker takes a
+	// burst in batches, and each datagram must keep its own boundaries.
+	const n = 20000
+	sizeOf := func(i int) int { return 4 + (i*37)%1400 }
+	type result struct{ got, bad int }
+	done := make(chan result)
 	go func() {
 		buf := make([]byte, 2048)
-		k := 0
+		var r result
 		for {
 			srv.SetReadDeadline(time.Now().Add(time.Second))
-			if _, _, err := srv.ReadFrom(buf); err != nil {
-				got <- k
+			k, _, err := srv.ReadFrom(buf)
+			if err != nil {
+				done <- r
 				return
 			}
-			k++
+			r.got++
+			if i := int(binary.BigEndian.Uint32(buf)); k != sizeOf(i) {
+				r.bad++
+			}
 		}
 	}()
-	msg := make([]byte, size)
+	msg := make([]byte, 1404)
 	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 10), Port: 5310}
 	for i := 0; i < n; i++ {
-		if _, err := cli.WriteTo(msg, to); err != nil {
+		binary.BigEndian.PutUint32(msg, uint32(i))
+		if _, err := cli.WriteTo(msg[:sizeOf(i)], to); err != nil {
 			t.Fatal(err)
 		}
 	}
-	k := <-got
-	t.Logf("%d of %d datagrams arrived (%.1f%% lost)", k, n, 100*float64(n-k)/n)
-	if k < n*9/10 {
-		t.Errorf("only %d of %d datagrams arrived", k, n)
+	r := <-done
+	t.Logf("%d of %d datagrams arrived (%.1f%% lost)", r.got, n, 100*float64(n-r.got)/n)
+	if r.got < n*9/10 {
+		t.Errorf("only %d of %d datagrams arrived", r.got, n)
+	}
+	if r.bad > 0 {
+		t.Errorf("%d datagrams arrived with another datagram's length", r.bad)
 	}
 }
 

@@ -564,6 +564,14 @@ def chart(path, names, meds):
     bars(axes[1], ["tcp_rtt_us", "udp_rtt_us", "cac_us"],
          ["1-byte TCP RTT", "1-byte UDP RTT", "connect+accept+close"],
          "Latency (lower is better)", "µs")
+    floor = meds.get(("loopback", "relay_rtt_us"))
+    if floor:
+        # The least a design with a broker process pays for a round trip.
+        # over the two round-trip groups only
+        axes[1].hlines(floor, -0.45, 1.45, color="#555555", linestyles="--", linewidth=1)
+        axes[1].annotate("relay-process floor %.0f µs" % floor, (0.5, floor), xytext=(0, 4),
+                         textcoords="offset points", fontsize=7, color="#555555", ha="center",
+                         bbox=dict(facecolor="white", edgecolor="none", pad=1))
     axes[0].legend(fontsize=8)
     fig.suptitle("swrap vs socket_wrapper vs kernel loopback (medians of one run)")
     fig.tight_layout()

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -994,5 +995,49 @@ func TestCaptureStartedLater(t *testing.T) {
 	}
 	if payloadBytes != 2*len(payload) {
 		t.Errorf("capture holds %d payload bytes, want %d (the exchange both ways)", payloadBytes, 2*len(payload))
+	}
+}
+
+// TestBrokerQuietSysmon: the broker re-executes itself with the Go runtime
+// setting that keeps sysmon out of deep sleep (cmd/swrap-broker/sysmon.go),
+// which makes round trips about 40 % faster; it keeps the GODEBUG it was
+// given, lets GODEBUG=schedtrace=... opt out, and prints no trace.
+func TestBrokerQuietSysmon(t *testing.T) {
+	for _, c := range []struct {
+		name, env, want string
+	}{
+		{"default", "", "schedtrace=2147483647"},
+		{"kept", "GODEBUG=madvdontneed=1", "madvdontneed=1,schedtrace=2147483647"},
+		{"opt-out", "GODEBUG=schedtrace=0", "schedtrace=0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := swrapDir(t)
+			var env []string
+			if c.env != "" {
+				env = append(env, c.env)
+			}
+			brk := startBroker(t, dir, env...)
+			h := swrapnet.MustJoin(dir, 10)
+			status(t, h) // some work: the runtime is up and serving
+			raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", brk.cmd.Process.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, kv := range strings.Split(string(raw), "\x00") {
+				if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+					got = append(got, v)
+				}
+			}
+			if len(got) != 1 || got[0] != c.want {
+				t.Errorf("broker's GODEBUG %q, want just %q", got, c.want)
+			}
+			if !brk.stop() {
+				t.Fatal("broker did not stop")
+			}
+			if strings.Contains(brk.log.String(), "SCHED") {
+				t.Errorf("the broker printed a scheduler trace:\n%s", brk.log.String())
+			}
+		})
 	}
 }

@@ -30,6 +30,7 @@ import (
 )
 
 func main() {
+	reexecQuietSysmon()
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "swrap-broker: %v\n", err)
 		os.Exit(1)

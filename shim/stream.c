@@ -6,7 +6,9 @@
  * broker, so data goes to the real calls untouched (MSG_PEEK, MSG_WAITALL,
  * MSG_DONTWAIT, O_NONBLOCK are native). What differs from a unix socket:
  *  - EOF may hide an error (a peer's RST): after a read of 0 we ask SO_ERROR
- *    once, and return the error instead of EOF if there is one;
+ *    once, and return the error instead of EOF if there is one. A clean
+ *    FIN needs no question: the broker then shuts only its sending side,
+ *    and the app end does not report POLLHUP;
  *  - writes never raise SIGPIPE in the kernel (MSG_NOSIGNAL): on EPIPE we ask
  *    SO_ERROR; a pending error is returned without a signal, as Linux does
  *    for ECONNRESET; otherwise we raise SIGPIPE unless MSG_NOSIGNAL;
@@ -20,6 +22,7 @@
  */
 #include "swrap.h"
 
+#include <poll.h>
 #include <string.h>
 
 /* connected: may data flow? Trusts a positive cache flag, asks STAT
@@ -38,7 +41,15 @@ static ssize_t eof(struct swrap_sock *s)
 {
 	if (s->word & SWF_EOF_SEEN)
 		return 0;
-	int err = swrap_so_error(s);
+	/* The broker reports an error (reset, timeout) by shutting both
+	 * directions of its end, which the app end shows as POLLHUP; so does
+	 * a broker that is gone, or this program's own SHUT_WR. Without it the
+	 * EOF is the peer's FIN, and Linux reports 0 then even if an RST
+	 * follows: no need for a round trip to the broker. */
+	struct pollfd p = { .fd = s->fd, .events = POLLIN };
+	int err = 0;
+	if (poll(&p, 1, 0) != 1 || (p.revents & (POLLHUP | POLLERR)))
+		err = swrap_so_error(s);
 	swrap_fd_flags(s->fd, SWF_EOF_SEEN, 0);
 	s->word |= SWF_EOF_SEEN;
 	SWRAP_LOG(SWRAP_LOG_DEBUG, "fd %d EOF, SO_ERROR %d", s->fd, err);

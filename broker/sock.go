@@ -52,6 +52,8 @@ type sock struct {
 	// connect() call has reported its outcome yet.
 	ssConnecting bool
 	shutRD       bool // SHUT_RD done: hang-up of the app end is then ambiguous
+	shutWR       bool // SHUT_WR asked: after eofSent, a hang-up is then ambiguous
+	appShutBoth  bool // the broker shut both directions of its end (a reset): its own POLLHUP
 	eofSent      bool // the broker shut its sending side: likewise
 	// unreadAtClose: the program closed its end with bytes unread, which
 	// Linux answers with an RST.
@@ -448,6 +450,13 @@ func (s *sock) shutdown(how int) syscall.Errno {
 	} else if st != wire.StateConnected {
 		return syscall.ENOTCONN
 	}
+	if how == unix.SHUT_WR || how == unix.SHUT_RDWR {
+		// The shim asks before it shuts the app end's sending side, so
+		// this is known before the broker end can see it.
+		s.mu.Lock()
+		s.shutWR = true
+		s.mu.Unlock()
+	}
 	if how == unix.SHUT_RD || how == unix.SHUT_RDWR {
 		s.mu.Lock()
 		s.shutRD = true
@@ -547,17 +556,18 @@ func (s *sock) waitHangup() bool {
 
 // hungUp reports whether the program has closed the app end. The broker end
 // reports POLLHUP once both directions are shut; that is a close unless the
-// broker shut its own sending side (EOF to the program) or the program did
-// SHUT_RD, and the program its sending side: then the app end's name, which
-// lives as long as the app end, decides. When the program finally closes it,
-// the kernel wakes the broker end again, so nobody needs to poll for it.
+// program did SHUT_RD, or the broker shut its own sending side (EOF to the
+// program) and the program asked for SHUT_WR, or the broker shut both (a
+// reset): then the app end's name, which lives as long as the app end,
+// decides (a probe of three system calls, so only then). When the program finally closes it, the kernel
+// wakes the broker end again, so nobody needs to poll for it.
 func (s *sock) hungUp(fd int) bool {
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
 	if n, _ := unix.Poll(pfd, 0); n <= 0 || pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) == 0 {
 		return false
 	}
 	s.mu.Lock()
-	ambiguous := s.shutRD || s.eofSent
+	ambiguous := s.shutRD || s.appShutBoth || s.eofSent && s.shutWR
 	s.mu.Unlock()
 	return !ambiguous || !s.appEndOpen()
 }
@@ -571,6 +581,9 @@ func (s *sock) sendEOF() { s.shutApp(unix.SHUT_WR) }
 func (s *sock) shutApp(how int) {
 	s.mu.Lock()
 	s.eofSent = true
+	if how == unix.SHUT_RDWR {
+		s.appShutBoth = true
+	}
 	s.mu.Unlock()
 	if raw, err := s.conn.SyscallConn(); err == nil {
 		raw.Control(func(fd uintptr) { unix.Shutdown(int(fd), how) })

@@ -147,14 +147,24 @@ func (b *Broker) pair(typ int, id uint64, name *string) (int, *os.File, error) {
 	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_SETFL, unix.O_RDWR); err != nil {
 		return fail(err)
 	}
-	// A generous send buffer on the broker end: it is the socket's
-	// receive queue towards the program. (The receive buffer size does
-	// not limit a unix socket's queue, so it is left alone.)
-	unix.SetsockoptInt(fds[1], unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+	if typ != unix.SOCK_STREAM {
+		// Datagrams that find the queue full are dropped: give it
+		// room from the start (TCP's grows when it first fills, see
+		// pumpIn). The receive buffer size does not limit a unix
+		// socket's queue, so it is left alone.
+		growAppQueue(fds[1])
+	}
 	// os.NewFile sees the fd is non-blocking and registers it with the
 	// netpoller: deadlines and RawConn waits work as on a net.Conn.
 	return fds[0], os.NewFile(uintptr(fds[1]), *name), nil
 }
+
+// appQueue is the send buffer of a broker end once grown: it is the
+// socket's receive queue towards the program.
+const appQueue = 1 << 20
+
+// growAppQueue gives the broker end fd its full send buffer.
+func growAppQueue(fd int) { unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, appQueue) }
 
 func transportFor(family, typ, proto int32) (tcpip.TransportProtocolNumber, syscall.Errno) {
 	switch typ {

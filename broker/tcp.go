@@ -530,10 +530,19 @@ func (s *sock) pumpIn() {
 		return
 	}
 	w := &connWriter{raw: raw}
+	grown := false
 	for {
 		_, err := s.ep.Read(w, tcpip.ReadOptions{})
 		if w.full {
 			w.full = false
+			if !grown {
+				// A flow that fills the default queue (about 200 kB)
+				// gets the full one; short connections never pay the
+				// system call.
+				grown = true
+				raw.Control(func(fd uintptr) { growAppQueue(int(fd)) })
+				continue
+			}
 			if !waitWritable(raw) {
 				return
 			}

@@ -59,7 +59,8 @@ type Config struct {
 	SocketBuffer int
 	// NeedChecksums, if set, tells whether frames must carry transport
 	// checksums now (tap.Config.NeedChecksums): it must answer true
-	// whenever Capture keeps frames. Unset means always.
+	// whenever Capture keeps frames. Unset means always, and so does
+	// Sockets: frames on a socket may be read by another process.
 	NeedChecksums func() bool
 	// VerifyChecksums makes hosts verify checksums on RX. Off by default:
 	// every frame comes from one of our stacks, which compute them on TX.
@@ -113,6 +114,14 @@ type node struct {
 	port *tap.Port
 	// local hands frames to the host in memory (tap.LocalPort).
 	local *tap.Port
+}
+
+// needChecksums is the hosts' tap.Config.NeedChecksums.
+func (f *Fabric) needChecksums() func() bool {
+	if f.cfg.Sockets {
+		return nil
+	}
+	return f.cfg.NeedChecksums
 }
 
 // in returns the Port frames from other hosts of this fabric take to n.
@@ -228,7 +237,7 @@ func (f *Fabric) newNode(id int) (*node, error) {
 			ICMPSource4:    p.IPv4(RouterID),
 			ICMPSource6:    p.IPv6(RouterID),
 			TrustChecksums: !f.cfg.VerifyChecksums,
-			NeedChecksums:  f.cfg.NeedChecksums,
+			NeedChecksums:  f.needChecksums(),
 		},
 	})
 	if err != nil { // stack.New closed rx

@@ -22,6 +22,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	gstack "gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
@@ -614,3 +615,20 @@ func testCloseLeaksNothing(t *testing.T, sockets bool) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestChecksumsOnlyWhenRead(t *testing.T) {
+	// Transport checksums are left out only in memory and while nobody
+	// captures; frames on sockets always carry them.
+	capturing := false
+	need := func() bool { return capturing }
+	for _, sockets := range []bool{false, true} {
+		f := newFabric(t, Config{Sockets: sockets, NeedChecksums: need})
+		h := hosts(t, f, 1)[0]
+		for _, capturing = range []bool{false, true} {
+			offload := h.Link.Capabilities()&gstack.CapabilityTXChecksumOffload != 0
+			if want := !sockets && !capturing; offload != want {
+				t.Errorf("sockets=%v capturing=%v: TX checksum offload %v, want %v", sockets, capturing, offload, want)
+			}
+		}
+	}
+}

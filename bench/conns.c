@@ -18,13 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char *what) { perror(what); exit(1); }
+#include "helpers.h"
 
-static double now_s(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return now_us() / 1e6; }
 
 int main(int argc, char **argv) {
 	if (argc < 4) {

@@ -15,18 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char *what) { perror(what); exit(1); }
-
-static double now_us(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b) {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
+#include "helpers.h"
 
 int main(int argc, char **argv) {
 	int n = argc > 1 ? atoi(argv[1]) : 10000;
@@ -77,7 +66,7 @@ int main(int argc, char **argv) {
 	close(a[0]);
 	while (wait(NULL) > 0)
 		;
-	qsort(t, n, sizeof *t, cmp);
+	qsort(t, n, sizeof *t, cmp_double);
 	printf("%.2f p10=%.2f p90=%.2f\n", t[n / 2], t[n / 10], t[n * 9 / 10]);
 	return 0;
 }

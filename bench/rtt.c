@@ -20,18 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char *what) { perror(what); exit(1); }
-
-static double now_us(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b) {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
+#include "helpers.h"
 
 int main(int argc, char **argv) {
 	if (argc < 5) {
@@ -101,7 +90,7 @@ int main(int argc, char **argv) {
 	if (!tcp) { c = 'q'; for (int i = 0; i < 3; i++) write(s, &c, 1); }
 	close(s);
 	if (got == 0) { printf("nan lost=%d\n", lost); return 1; }
-	qsort(t, got, sizeof *t, cmp);
+	qsort(t, got, sizeof *t, cmp_double);
 	printf("%.2f p10=%.2f p90=%.2f lost=%d\n", t[got / 2], t[got / 10], t[got * 9 / 10], lost);
 	return 0;
 }

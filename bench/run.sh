@@ -11,7 +11,7 @@ done
 
 mkdir -p bin/bench
 for p in rtt cac conns idle relay; do
-	if [ ! -x bin/bench/$p ] || [ bench/$p.c -nt bin/bench/$p ]; then
+	if [ ! -x bin/bench/$p ] || [ bench/$p.c -nt bin/bench/$p ] || [ bench/helpers.h -nt bin/bench/$p ]; then
 		gcc -O2 -Wall -Wextra -o bin/bench/$p bench/$p.c
 	fi
 done

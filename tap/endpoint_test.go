@@ -148,7 +148,13 @@ func list(pkts ...*stack.PacketBuffer) stack.PacketBufferList {
 }
 
 func TestDeliver(t *testing.T) {
-	n := newTestNet(t)
+	writeTwo(t, newTestNet(t))
+}
+
+// writeTwo sends a small and a big frame from a to b on n.portB and checks
+// that b's stack got them, the capture saw them and the counters add up.
+func writeTwo(t *testing.T, n *testNet) {
+	t.Helper()
 	small, big := ipv4Packet([4]byte{127, 0, 0, 2}, 10), ipv4Packet([4]byte{127, 0, 0, 2}, 60000)
 	want := [][]byte{bytes.Clone(small.ToView().AsSlice()), bytes.Clone(big.ToView().AsSlice())}
 	l := list(small, big)
@@ -165,10 +171,11 @@ func TestDeliver(t *testing.T) {
 			t.Errorf("capture %d differs", i)
 		}
 	}
-	if s := n.a.Stats(); s.TxFrames != 2 || s.TxBytes != uint64(len(want[0])+len(want[1])) || s.Dropped != 0 {
+	size := uint64(len(want[0]) + len(want[1]))
+	if s := n.a.Stats(); s.TxFrames != 2 || s.TxBytes != size || s.Dropped != 0 {
 		t.Errorf("a: %+v", s)
 	}
-	if s := n.b.Stats(); s.RxFrames != 2 || s.Dropped != 0 {
+	if s := n.b.Stats(); s.RxFrames != 2 || s.RxBytes != size || s.Dropped != 0 {
 		t.Errorf("b: %+v", s)
 	}
 }
@@ -255,45 +262,24 @@ func TestTxAllocs(t *testing.T) {
 func TestLocalPort(t *testing.T) {
 	n := newTestNet(t)
 	n.portB = LocalPort(n.b)
-	small, big := ipv4Packet([4]byte{127, 0, 0, 2}, 10), ipv4Packet([4]byte{127, 0, 0, 2}, 60000)
-	want := [][]byte{bytes.Clone(small.ToView().AsSlice()), bytes.Clone(big.ToView().AsSlice())}
-	l := list(small, big)
-	if c, err := n.a.WritePackets(l); c != 2 || err != nil {
-		t.Fatalf("WritePackets = %d, %v", c, err)
-	}
-	l.Reset()
-	// Delivered on the sender's goroutine: there by the time it returns.
-	got := n.rb.wait(t, 2)
-	for i := range want {
-		if !bytes.Equal(got[i], want[i]) || n.rb.proto[i] != header.IPv4ProtocolNumber {
-			t.Errorf("packet %d differs", i)
-		}
-		if !bytes.Equal(n.captured[i], want[i]) {
-			t.Errorf("capture %d differs", i)
-		}
-	}
-	if s := n.a.Stats(); s.TxFrames != 2 || s.TxBytes != uint64(len(want[0])+len(want[1])) || s.Dropped != 0 {
-		t.Errorf("a: %+v", s)
-	}
-	if s := n.b.Stats(); s.RxFrames != 2 || s.RxBytes != uint64(len(want[0])+len(want[1])) || s.Dropped != 0 {
-		t.Errorf("b: %+v", s)
-	}
+	writeTwo(t, n) // delivered on the sender's goroutine
+	frame := bytes.Clone(n.captured[0])
 
 	// Shapers send single frames (copied) through the same Port.
-	if err := n.portB.Send(want[0]); err != nil {
+	if err := n.portB.Send(frame); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.rb.wait(t, 1); !bytes.Equal(got[2], want[0]) {
+	if got := n.rb.wait(t, 1); !bytes.Equal(got[2], frame) {
 		t.Error("Send: frame differs")
 	}
 
 	// Once b's RX is stopped (its host closing), frames are turned away
 	// and counted, never handed to a stack being torn down.
 	n.b.StopRX()
-	l = list(ipv4Packet([4]byte{127, 0, 0, 2}, 10))
+	l := list(ipv4Packet([4]byte{127, 0, 0, 2}, 10))
 	n.a.WritePackets(l)
 	l.Reset()
-	n.portB.Send(want[0])
+	n.portB.Send(frame)
 	if s := n.b.Stats(); s.RxFrames != 3 || s.Dropped != 2 {
 		t.Errorf("b after StopRX: %+v", s)
 	}

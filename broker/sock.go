@@ -569,7 +569,11 @@ func (s *sock) waitHangup() bool {
 // program did SHUT_RD, or the broker shut its own sending side (EOF to the
 // program) and the program asked for SHUT_WR, or the broker shut both (a
 // reset): then the app end's name, which lives as long as the app end,
-// decides (a probe of three system calls, so only then). When the program finally closes it, the kernel
+// decides (a probe of three system calls, so only then). A program's
+// SHUT_WR is known because the shim asks the broker before it shuts the
+// app end; one done without the shim (the fd passed to an unwrapped
+// process) after EOF reads as a close, which ends a socket already shut
+// both ways. When the program finally closes it, the kernel
 // wakes the broker end again, so nobody needs to poll for it.
 func (s *sock) hungUp(fd int) bool {
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}

@@ -129,7 +129,8 @@ func (b *Broker) newSock(req wire.Socket, iface int, pid uint32) (*sock, int, sy
 // socket's abstract name (so that any holder can identify it), and returns
 // the app end's fd (blocking, as socket() makes it) and the broker end
 // (non-blocking, in the Go netpoller). Every connection pays for this
-// twice, so it makes 6 system calls where net.FileConn alone makes 8.
+// twice, so it makes 5 system calls (6 for datagrams) where net.FileConn
+// alone makes 8.
 func (b *Broker) pair(typ int, id uint64, name *string) (int, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
@@ -573,8 +574,8 @@ func (s *sock) waitHangup() bool {
 // SHUT_WR is known because the shim asks the broker before it shuts the
 // app end; one done without the shim (the fd passed to an unwrapped
 // process) after EOF reads as a close, which ends a socket already shut
-// both ways. When the program finally closes it, the kernel
-// wakes the broker end again, so nobody needs to poll for it.
+// both ways. When the program finally closes it, the kernel wakes the
+// broker end again, so nobody needs to poll for it.
 func (s *sock) hungUp(fd int) bool {
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
 	if n, _ := unix.Poll(pfd, 0); n <= 0 || pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) == 0 {

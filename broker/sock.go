@@ -54,6 +54,7 @@ type sock struct {
 	shutRD       bool // SHUT_RD done: hang-up of the app end is then ambiguous
 	shutWR       bool // SHUT_WR asked: after eofSent, a hang-up is then ambiguous
 	appShutBoth  bool // the broker shut both directions of its end (a reset): its own POLLHUP
+	cleanEOF     bool // a read of the broker end ended in EOF, not ECONNRESET
 	eofSent      bool // the broker shut its sending side: likewise
 	// unreadAtClose: the program closed its end with bytes unread, which
 	// Linux answers with an RST.
@@ -524,12 +525,17 @@ func (s *sock) close() {
 
 // closedWithUnreadData reports whether the program closed its end with
 // bytes unread: the kernel then leaves ECONNRESET on the broker end.
+//
+// A read that ended in a clean EOF rules it out without a system call,
+// unless the program had shut its sending side first: the kernel sets the
+// error and the hang-up together, and a read reports the error before the
+// EOF, so an EOF caused by the close itself came with no error.
 func (s *sock) closedWithUnreadData() bool {
 	s.mu.Lock()
-	seen := s.unreadAtClose
+	seen, clean := s.unreadAtClose, s.cleanEOF && !s.shutWR
 	s.mu.Unlock()
-	if seen {
-		return true
+	if seen || clean {
+		return seen
 	}
 	raw, err := s.conn.SyscallConn()
 	if err != nil {

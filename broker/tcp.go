@@ -498,6 +498,11 @@ func (s *sock) pumpOut() {
 			s.unreadAtClose = true
 			s.mu.Unlock()
 		}
+		if err == io.EOF {
+			s.mu.Lock()
+			s.cleanEOF = true
+			s.mu.Unlock()
+		}
 		if err == io.EOF && !s.closedByProgram() {
 			// Only the program's sending side is shut: a FIN, after
 			// every byte it wrote before.

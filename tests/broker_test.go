@@ -699,6 +699,18 @@ func TestHelperSender(t *testing.T) {
 	}
 }
 
+// retryEINTR repeats a raw system call the test's own runtime interrupted:
+// its preemption signals make a blocking call on a socket with SO_RCVTIMEO
+// fail with EINTR, SA_RESTART or not (signal(7)).
+func retryEINTR(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
 // TestMalformedMessages sends 1000 malformed control messages: each gets an
 // error reply, and the broker keeps serving.
 func TestMalformedMessages(t *testing.T) {
@@ -737,10 +749,10 @@ func TestMalformedMessages(t *testing.T) {
 		if i%len(gen) == 0 && len(msg) == 0 {
 			msg = []byte{0}
 		}
-		if _, err := unix.Write(fd, msg); err != nil {
+		if _, err := retryEINTR(func() (int, error) { return unix.Write(fd, msg) }); err != nil {
 			t.Fatalf("message %d: write: %v", i, err)
 		}
-		n, err := unix.Read(fd, buf)
+		n, err := retryEINTR(func() (int, error) { return unix.Read(fd, buf) })
 		if err != nil {
 			t.Fatalf("message %d (%x...): no reply: %v", i, msg[:min(len(msg), 16)], err)
 		}

@@ -26,13 +26,8 @@ int main(int argc, char **argv) {
 	}
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3]))};
 	if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1) die("inet_pton");
-	int one = 1;
 	if (strcmp(argv[1], "server") == 0) {
-		int s = socket(AF_INET, SOCK_STREAM, 0);
-		if (s < 0) die("socket");
-		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind");
-		if (listen(s, 128) < 0) die("listen");
+		int s = tcp_listen(&sa, 128);
 		printf("ready\n");
 		fflush(stdout);
 		for (;;) {

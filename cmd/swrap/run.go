@@ -55,6 +55,10 @@ private to CMD: it lives in a temporary directory that is removed, together
 with its broker, when CMD exits. Signals are forwarded to CMD, and swrap
 exits with CMD's status.
 
+A statically linked program or a Go program ignores LD_PRELOAD, so it
+cannot be wrapped: its sockets use the real network. swrap run warns
+about such a CMD on stderr before running it.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -102,6 +106,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "swrap run: %v\n", err)
 		return exitError(127)
 	}
+	warnUnwrappable(path, stderr)
 
 	created := false
 	if o.dir == "" {

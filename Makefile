@@ -6,9 +6,9 @@ BIN      := bin
 GOFLAGS  ?=
 export CGO_ENABLED := 0
 
-.PHONY: all broker cli shim test unit integration demo bench bench-quick fuzz vet clean
+.PHONY: all broker cli shim demo-progs test unit integration demo bench bench-quick fuzz vet clean
 
-all: broker shim cli
+all: broker shim cli demo-progs
 
 broker:
 	$(GO) build $(GOFLAGS) -o $(BIN)/swrap-broker ./cmd/swrap-broker
@@ -18,6 +18,10 @@ cli:
 
 shim:
 	$(MAKE) -C shim
+
+# The demo's TCP server and client (C), wrapped by the shim like any program.
+demo-progs:
+	$(MAKE) -C demo
 
 # Everything the tests need is built first; unit tests and integration
 # tests (real broker, real shim, real programs) run in one go test call.
@@ -29,7 +33,9 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 
-# The seed example: two wrapped netcats, a capture, its summary.
+# The seed example: a wrapped TCP server and client (bin/demo-server,
+# bin/demo-client), a capture, its summary. `sh scripts/demo.sh --nc` runs it
+# with netcat-openbsd instead.
 demo: all
 	sh scripts/demo.sh
 
@@ -47,3 +53,4 @@ fuzz:
 clean:
 	rm -rf $(BIN)
 	$(MAKE) -C shim clean
+	$(MAKE) -C demo clean

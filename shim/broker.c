@@ -57,6 +57,8 @@ static struct slot pool[POOL_SLOTS] = {
 static atomic_int pool_pid;
 static atomic_int ticket = -1;    /* NEWCTL-only connection, shared across fork */
 static _Atomic uint64_t ticket_net; /* hash of the ctl_path it was made for */
+static _Atomic uint64_t ticket_ino; /* its inode: is fd `ticket` still it? */
+static atomic_int acquiring;      /* one thread per process takes a ticket */
 static atomic_int starting;       /* one thread per process spawns the broker */
 static _Atomic uint64_t instance; /* broker instance from the last HELLO */
 static atomic_bool instance_known;
@@ -382,12 +384,34 @@ static uint64_t net_hash(void)
 	return h;
 }
 
+/* fd_ino is the inode of fd, 0 if it is not open. */
+static uint64_t fd_ino(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* ticket_get returns the ticket fd, or -1. The number is checked against
+ * the inode it had when made: a vfork() child that took a ticket stored
+ * its own fd number in memory it shares with its parent, and a program may
+ * replace the fd by means we do not see (raw dup2). */
+static int ticket_get(void)
+{
+	int tk = atomic_load(&ticket);
+	if (tk < 0)
+		return -1;
+	if (fd_ino(tk) == atomic_load(&ticket_ino))
+		return tk;
+	atomic_compare_exchange_strong(&ticket, &tk, -1); /* not ours: not closed */
+	return -1;
+}
+
 /* dial_ticket gets a new connection through the ticket. -1 with ENOENT:
  * no usable ticket (none, another network's, or dead: then dropped);
  * another errno: the broker said no. */
 static int dial_ticket(int *err)
 {
-	int tk = atomic_load(&ticket);
+	int tk = ticket_get();
 	if (tk < 0 || atomic_load(&ticket_net) != net_hash()) {
 		*err = ENOENT;
 		return -1;
@@ -524,6 +548,7 @@ void swrap_broker_atfork_child(void)
 	}
 	atomic_store(&pool_pid, (int)getpid());
 	atomic_store(&starting, 0);
+	atomic_store(&acquiring, 0);
 }
 
 void swrap_broker_fd_closing(int fd)
@@ -614,14 +639,19 @@ int swrap_request(struct swrap_call *c)
 
 void swrap_broker_ticket(void)
 {
-	if (SWRAP_LIKELY(atomic_load(&ticket) >= 0))
+	if (ticket_get() >= 0 && atomic_load(&ticket_net) == net_hash())
+		return;
+	/* One thread takes a ticket at a time; another that calls meanwhile
+	 * goes on without waiting (no lock across a blocking call). */
+	int z = 0;
+	if (!atomic_compare_exchange_strong(&acquiring, &z, 1))
 		return;
 	int err = 0, fd = -1;
 	/* An idle pooled connection is the cheapest source (and the only
 	 * one if this process already cannot dial, e.g. after seteuid). */
 	reset_pool_if_forked();
 	for (int i = 0; i < POOL_SLOTS && fd < 0; i++) {
-		int z = 0;
+		z = 0;
 		if (atomic_load(&pool[i].fd) < 0 ||
 		    !atomic_compare_exchange_strong(&pool[i].busy, &z, 1))
 			continue;
@@ -638,14 +668,18 @@ void swrap_broker_ticket(void)
 	}
 	if (fd < 0)
 		fd = dial(true, &err);
-	if (fd < 0) {
-		SWRAP_LOG(SWRAP_LOG_DEBUG, "no ticket: %s", strerror(err));
-		return;
-	}
-	int none = -1;
-	atomic_store(&ticket_net, net_hash());
-	if (!atomic_compare_exchange_strong(&ticket, &none, fd))
-		swrap_libc.close(fd); /* another thread was quicker */
-	else
+	if (fd >= 0) {
+		/* A ticket of another network (SOCKET_WRAPPER_DIR changed at
+		 * run time) is replaced; the inode goes first, so that
+		 * ticket_get never sees the new fd with the old inode. */
+		int old = atomic_exchange(&ticket, -1);
+		if (old >= 0 && fd_ino(old) == atomic_load(&ticket_ino))
+			swrap_libc.close(old);
+		atomic_store(&ticket_net, net_hash());
+		atomic_store(&ticket_ino, fd_ino(fd));
+		atomic_store(&ticket, fd);
 		SWRAP_LOG(SWRAP_LOG_DEBUG, "ticket fd %d", fd);
+	} else
+		SWRAP_LOG(SWRAP_LOG_DEBUG, "no ticket: %s", strerror(err));
+	atomic_store(&acquiring, 0);
 }

@@ -8,6 +8,7 @@
  *   fdtable.c     per-process cache: which fd is a wrapped socket
  *   broker.c      control connections, request/reply, broker start
  *   addr.c        sockaddr <-> struct swrap_addr, network checks
+ *   priv.c        setuid & co., chroot, capset: take a ticket first (broker.c)
  *   socket.c ...  the interposed calls, three layers each: the real pointer
  *                 (swrap_libc.x), a policy function, the exported symbol.
  *

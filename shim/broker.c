@@ -357,13 +357,14 @@ static int dial_once(int *err)
 }
 
 /* newctl asks the broker for a new control connection on via (NEWCTL) and
- * does HELLO on it. Returns the fd, or -1 with *err set: a transport errno
- * means via is dead. */
-static int newctl(int via, int *err)
+ * does HELLO on it. Returns the fd, or -1 with *err set and *via_dead
+ * telling whether via itself is unusable now (transport failure). */
+static int newctl(int via, int *err, bool *via_dead)
 {
 	int fd = -1, rerr = 0;
 	struct swrap_call c = { .op = SWRAP_OP_NEWCTL, .fd_out = &fd, .cloexec = true };
 	int t = exchange(via, &c, &rerr);
+	*via_dead = t != 0;
 	if (t != 0 || rerr != 0 || fd < 0) {
 		if (fd >= 0)
 			swrap_libc.close(fd);
@@ -416,8 +417,9 @@ static int dial_ticket(int *err)
 		*err = ENOENT;
 		return -1;
 	}
-	int fd = newctl(tk, err);
-	if (fd < 0 && (*err == ECONNRESET || *err == EPIPE || *err == EPROTO || *err == EBADF)) {
+	bool dead;
+	int fd = newctl(tk, err, &dead);
+	if (fd < 0 && dead) {
 		if (atomic_compare_exchange_strong(&ticket, &tk, -1))
 			swrap_libc.close(tk);
 		SWRAP_LOG(SWRAP_LOG_DEBUG, "ticket fd %d is dead: %s", tk, strerror(*err));
@@ -656,10 +658,11 @@ void swrap_broker_ticket(void)
 		    !atomic_compare_exchange_strong(&pool[i].busy, &z, 1))
 			continue;
 		int via = atomic_load(&pool[i].fd);
+		bool dead = false;
 		if (via >= 0) {
-			fd = newctl(via, &err);
-			if (fd < 0 && err != EACCES && err != ENFILE && err != EMFILE) {
-				int cur = via; /* transport failure: the connection is unusable */
+			fd = newctl(via, &err, &dead);
+			if (dead) {
+				int cur = via;
 				if (atomic_compare_exchange_strong(&pool[i].fd, &cur, -1))
 					swrap_libc.close(via);
 			}

@@ -44,7 +44,8 @@ func needRoot(t *testing.T) {
 // host 10, as nginx runs: the master listens and forks a worker, the worker
 // (its control connections closed by the fork) drops to nobody, optionally
 // after chroot() to an empty directory (as sshd's privilege-separated child
-// does), through libc or raw syscall(). Then the worker accepts a
+// does), through libc or raw syscall(); or the master drops itself, its
+// pooled control connections still open (inproc). Then the worker accepts a
 // connection from host 11, sets TCP_NODELAY and SO_KEEPALIVE on it, echoes
 // 1 MiB intact (SHA-256), opens a new socket to host 12, and forks a child
 // that opens one too. The broker's STATUS lists both outbound connections
@@ -59,6 +60,7 @@ func TestPrivDropKeepsNetwork(t *testing.T) {
 		{"libc", "libc", false},
 		{"libc-chroot", "libc", true},
 		{"syscall-chroot", "syscall", true},
+		{"inproc-chroot", "inproc", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := swrapDir(t)

@@ -2,9 +2,10 @@
  * privdrop: a server that drops privileges the way nginx and sshd do, run
  * wrapped as root on host 10.
  *
- *   privdrop server PORT ADDR12 PORT12 libc|syscall [CHROOTDIR]
+ *   privdrop server PORT ADDR12 PORT12 libc|syscall|inproc [CHROOTDIR]
  *     master (root): listens on 127.0.0.10:PORT, prints "listening", forks a
- *     worker and exits with its status. The worker (its pool of control
+ *     worker and exits with its status (inproc: is the worker itself, its
+ *     control connections from before the drop still open; through libc). The worker (its pool of control
  *     connections closed by the fork) optionally chroot()s to CHROOTDIR,
  *     drops to nobody/nogroup (setgroups(0), setresgid, setresuid; through
  *     libc or raw syscall()), prints "dropped UID GID", then:
@@ -172,7 +173,7 @@ static int worker(int l, const char *a12, int p12, bool raw, const char *root)
 	return 0;
 }
 
-static int server(int port, const char *a12, int p12, bool raw, const char *root)
+static int server(int port, const char *a12, int p12, bool raw, bool inproc, const char *root)
 {
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -180,6 +181,8 @@ static int server(int port, const char *a12, int p12, bool raw, const char *root
 	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(l, 16) != 0)
 		die("listen");
 	say("listening\n");
+	if (inproc) /* no worker: the ticket comes from a pooled connection */
+		return worker(l, a12, p12, raw, root);
 	pid_t w = fork();
 	if (w < 0)
 		die("fork");
@@ -209,9 +212,9 @@ int main(int argc, char **argv)
 {
 	if (argc >= 6 && !strcmp(argv[1], "server"))
 		return server(atoi(argv[2]), argv[3], atoi(argv[4]), !strcmp(argv[5], "syscall"),
-			      argc > 6 ? argv[6] : NULL);
+			      !strcmp(argv[5], "inproc"), argc > 6 ? argv[6] : NULL);
 	if (argc == 3 && !strcmp(argv[1], "stranger"))
 		return stranger(atoi(argv[2]));
-	fprintf(stderr, "usage: privdrop server PORT ADDR12 PORT12 libc|syscall [CHROOTDIR] | stranger N\n");
+	fprintf(stderr, "usage: privdrop server PORT ADDR12 PORT12 libc|syscall|inproc [CHROOTDIR] | stranger N\n");
 	return 2;
 }

@@ -376,3 +376,26 @@ func (c *ctlFD) hello(t *testing.T) {
 		t.Fatalf("HELLO: %v", r.Err)
 	}
 }
+
+// TestCLIRefusedUser runs `swrap status` and `swrap link show` as nobody
+// against root's broker: each fails saying that the broker belongs to uid 0
+// and refuses uid 65534, not that no broker runs.
+func TestCLIRefusedUser(t *testing.T) {
+	needRoot(t)
+	setpriv := needTool(t, "setpriv")
+	dir := swrapDir(t)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	startBroker(t, dir)
+	swrap := binPath(t, "swrap")
+	for _, args := range [][]string{{"status"}, {"link", "show"}} {
+		argv := append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", swrap}, args...)
+		argv = append(argv, "--dir", dir)
+		out, stderr, err := runCmd(newCmd(testCtx(t, 20*time.Second), cleanEnv(), setpriv, argv...))
+		want := "the broker of " + dir + " belongs to uid 0 and refuses this user (uid 65534)"
+		if err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("swrap %v as nobody: %v, stdout %q, stderr %q; want a failure saying %q", args, err, out, stderr, want)
+		}
+	}
+}

@@ -50,17 +50,22 @@ func needRoot(t *testing.T) {
 // 1 MiB intact (SHA-256), opens a new socket to host 12, and forks a child
 // that opens one too. The broker's STATUS lists both outbound connections
 // with the pids of the worker and of its child, and nothing is refused.
+// One case forks 16 children at once, which all get their connections
+// through the one ticket they share with the worker.
 func TestPrivDropKeepsNetwork(t *testing.T) {
 	needRoot(t)
 	bin := buildTestdataC(t, "privdrop")
 	for _, c := range []struct {
 		name, mode string
 		chroot     bool
+		children   int
 	}{
-		{"libc", "libc", false},
-		{"libc-chroot", "libc", true},
-		{"syscall-chroot", "syscall", true},
-		{"inproc-chroot", "inproc", true},
+		{"libc", "libc", false, 1},
+		{"libc-chroot", "libc", true, 1},
+		{"syscall-chroot", "syscall", true, 1},
+		{"inproc-chroot", "inproc", true, 1},
+		// 16 children at once share their parent's ticket.
+		{"libc-16-children", "libc", false, 16},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := swrapDir(t)
@@ -81,11 +86,11 @@ func TestPrivDropKeepsNetwork(t *testing.T) {
 			// Host 12 keeps the two connections open until the status
 			// has been checked, then closes them: the worker and its
 			// child read EOF and exit.
-			lines := make(chan string, 2)
+			lines := make(chan string, 1+c.children)
 			var mu sync.Mutex
 			var conns []net.Conn
 			go func() {
-				for i := 0; i < 2; i++ {
+				for i := 0; i < 1+c.children; i++ {
 					cn, err := ln.Accept()
 					if err != nil {
 						return
@@ -113,7 +118,8 @@ func TestPrivDropKeepsNetwork(t *testing.T) {
 				args = append(args, t.TempDir())
 			}
 			ctx := testCtx(t, 60*time.Second)
-			p := startProc(t, newCmd(ctx, wrapEnv(t, dir, 10), bin, args...), false)
+			env := wrapEnv(t, dir, 10, fmt.Sprintf("PRIVDROP_CHILDREN=%d", c.children))
+			p := startProc(t, newCmd(ctx, env, bin, args...), false)
 			p.expectLine(t, "listening")
 			p.expectLine(t, "dropped 65534 65534")
 
@@ -144,21 +150,34 @@ func TestPrivDropKeepsNetwork(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatalf("no pids line: %s", p.describe())
 			}
-			var worker, child uint32
-			if _, err := fmt.Sscanf(pids, "pids %d %d", &worker, &child); err != nil {
+			f := strings.Fields(pids)
+			if len(f) != 2+c.children || f[0] != "pids" {
 				t.Fatalf("printed %q: %s", pids, p.describe())
 			}
+			var pidList []uint32
+			want := map[string]bool{}
+			for i, s := range f[1:] {
+				pid := uint32(atoi(s))
+				pidList = append(pidList, pid)
+				if i == 0 {
+					want[fmt.Sprintf("worker %d", pid)] = true
+				} else {
+					want[fmt.Sprintf("child %d", pid)] = true
+				}
+			}
 			got := map[string]bool{}
-			for i := 0; i < 2; i++ {
+			for i := 0; i < 1+c.children; i++ {
 				select {
 				case l := <-lines:
 					got[l] = true
 				case <-time.After(20 * time.Second):
-					t.Fatalf("host 12 got %v, want the worker's and the child's line: %s", got, p.describe())
+					t.Fatalf("host 12 got %v, want the worker's and the children's lines: %s", got, p.describe())
 				}
 			}
-			if !got[fmt.Sprintf("worker %d", worker)] || !got[fmt.Sprintf("child %d", child)] {
-				t.Fatalf("host 12 got %v; worker %d child %d", got, worker, child)
+			for w := range want {
+				if !got[w] {
+					t.Fatalf("host 12 got %v, want %v", got, want)
+				}
 			}
 			// Sockets the dropped processes made are the broker's,
 			// under their own pids (HELLO on connections they got
@@ -167,7 +186,7 @@ func TestPrivDropKeepsNetwork(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, pid := range []uint32{worker, child} {
+			for _, pid := range pidList {
 				ok := false
 				for _, s := range st.Sockets {
 					if s.PID == pid && s.Host == 10 && s.TCP == "ESTABLISHED" && s.Remote == "127.0.0.12:9012" {

@@ -12,10 +12,11 @@
  *       - accepts one connection, sets TCP_NODELAY and SO_KEEPALIVE on it
  *         (and reads them back), echoes everything until EOF, closes;
  *       - opens a NEW socket to ADDR12:PORT12, sends "worker PID\n";
- *       - forks a child, which opens its own socket to ADDR12:PORT12 (with
- *         TCP_NODELAY), sends "child PID\n", and reads until EOF;
- *       - prints "pids WORKER CHILD", reads its own connection until EOF,
- *         reaps the child, prints "done".
+ *       - forks a child (PRIVDROP_CHILDREN of them at once, default 1),
+ *         which opens its own socket to ADDR12:PORT12 (with TCP_NODELAY),
+ *         sends "child PID\n", and reads until EOF;
+ *       - prints "pids WORKER CHILD...", reads its own connection until
+ *         EOF, reaps the children, prints "done".
  *   privdrop stranger N
  *     tries socket(AF_INET, SOCK_STREAM) N times, printing "ok" or the
  *     errno number of each failure on one line each.
@@ -151,23 +152,37 @@ static int worker(int l, const char *a12, int p12, bool raw, const char *root)
 	snprintf(line, sizeof(line), "worker %d\n", (int)getpid());
 	int out = dial(a12, p12, line);
 
-	pid_t child = fork();
-	if (child < 0)
-		die("fork");
-	if (child == 0) {
-		snprintf(line, sizeof(line), "child %d\n", (int)getpid());
-		int fd = dial(a12, p12, line);
-		read_to_eof(fd);
-		_exit(0);
+	/* PRIVDROP_CHILDREN children at once: they all get their control
+	 * connections through the one ticket they share. */
+	const char *nc = getenv("PRIVDROP_CHILDREN");
+	int nchild = nc ? atoi(nc) : 1;
+	if (nchild < 1 || nchild > 64)
+		nchild = 1;
+	pid_t kids[64];
+	for (int i = 0; i < nchild; i++) {
+		kids[i] = fork();
+		if (kids[i] < 0)
+			die("fork");
+		if (kids[i] == 0) {
+			snprintf(line, sizeof(line), "child %d\n", (int)getpid());
+			int fd = dial(a12, p12, line);
+			read_to_eof(fd);
+			_exit(0);
+		}
 	}
-	say("pids %d %d\n", (int)getpid(), (int)child);
+	printf("pids %d", (int)getpid());
+	for (int i = 0; i < nchild; i++)
+		printf(" %d", (int)kids[i]);
+	say("\n");
 	read_to_eof(out);
-	int st;
-	if (waitpid(child, &st, 0) != child)
-		die("waitpid");
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "FAIL child: status %#x\n", st);
-		return 1;
+	for (int i = 0; i < nchild; i++) {
+		int st;
+		if (waitpid(kids[i], &st, 0) != kids[i])
+			die("waitpid");
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "FAIL child %d: status %#x\n", (int)kids[i], st);
+			return 1;
+		}
 	}
 	say("done\n");
 	return 0;

@@ -219,18 +219,52 @@ func (b *Broker) Serve(ctx context.Context) error {
 			break
 		}
 		if !b.peerAllowed(c) {
-			c.Close()
+			go refuse(c)
 			continue
 		}
-		cc := &ctlConn{b: b, c: c}
-		b.mu.Lock()
-		b.ctl[cc] = struct{}{}
-		b.mu.Unlock()
-		b.wg.Add(1)
-		go cc.serve()
+		if !b.addCtl(c) {
+			c.Close()
+		}
 	}
 	b.shutdown()
 	return nil
+}
+
+// addCtl serves c as a control connection (accepted on broker.sock, or made
+// for NEWCTL), unless the broker is shutting down: a connection added after
+// shutdown took its list would never be closed, and shutdown would wait for
+// it for ever.
+func (b *Broker) addCtl(c *net.UnixConn) bool {
+	cc := &ctlConn{b: b, c: c}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.ctl[cc] = struct{}{}
+	b.wg.Add(1)
+	go cc.serve()
+	return true
+}
+
+// refuse answers the first request of a refused connection (its HELLO)
+// with EACCES and closes it, so that the shim can tell "not allowed" from
+// "broker gone" (a bare close reads as ECONNRESET) and say so. It waits at
+// most a second for that request.
+func refuse(c *net.UnixConn) {
+	defer c.Close()
+	buf := make([]byte, wire.MaxMessage)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	n, _, _, _, err := c.ReadMsgUnix(buf, nil)
+	if err != nil {
+		return
+	}
+	var op wire.Op
+	if req, err := wire.ParseRequest(buf[:n]); err == nil {
+		op = req.Op
+	}
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write(wire.AppendReply(nil, op, syscall.EACCES, nil))
 }
 
 // idleWatch closes the listener once nothing has used the broker for the
@@ -262,7 +296,9 @@ func (b *Broker) idleWatch(ctx context.Context) {
 }
 
 // peerAllowed admits only processes of our own uid (SO_PEERCRED); the 0700
-// directory already keeps others out, this is the second lock.
+// directory already keeps others out, this is the second lock. A wrapped
+// process that has since changed uid does not come here: it gets new
+// connections with NEWCTL on one it already holds (control.go).
 func (b *Broker) peerAllowed(c *net.UnixConn) bool {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -272,8 +308,14 @@ func (b *Broker) peerAllowed(c *net.UnixConn) bool {
 	raw.Control(func(fd uintptr) {
 		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	})
-	if err != nil || int(cred.Uid) != os.Getuid() {
-		b.log.Warn("refused control connection", "err", err, "cred", cred)
+	if err != nil {
+		b.log.Warn("refused control connection: no peer credentials", "err", err)
+		return false
+	}
+	if int(cred.Uid) != os.Getuid() {
+		b.log.Warn("refused control connection: the peer's uid is not the broker's, and a process "+
+			"of the wrapped tree that changed uid would have asked on a connection it holds (NEWCTL)",
+			"peer_pid", cred.Pid, "peer_uid", cred.Uid, "peer_gid", cred.Gid, "broker_uid", os.Getuid())
 		return false
 	}
 	return true

@@ -109,6 +109,8 @@ func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {
 		return req.Op, cc.doSetLink(req.Body)
 	case wire.OpGetLinks:
 		return req.Op, okReply(cc.b.getLinks())
+	case wire.OpNewCtl:
+		return req.Op, cc.doNewCtl(req.Body)
 	}
 	s := cc.b.lookup(req.Sock)
 	if s == nil {
@@ -157,6 +159,46 @@ func (cc *ctlConn) doSocket(body []byte) reply {
 		return errReply(en)
 	}
 	return reply{body: binary.NativeEndian.AppendUint64(nil, s.id), fd: fd}
+}
+
+// doNewCtl makes another control connection for the program: a
+// SOCK_SEQPACKET socket pair whose one end is served like a connection
+// accepted on broker.sock (HELLO first) and whose other end goes to the
+// program. No credential check: the request came on a connection that
+// passed one (or was itself made this way), and holding it is the
+// program's right to the network, whatever uid or root directory the
+// program has now.
+func (cc *ctlConn) doNewCtl(body []byte) reply {
+	if len(body) != 0 {
+		return errReply(syscall.EINVAL)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return errReply(toErrno(err))
+	}
+	f := os.NewFile(uintptr(fds[0]), "newctl")
+	c, err := net.FileConn(f) // a dup; f's own fd is closed next
+	f.Close()
+	if err != nil {
+		unix.Close(fds[1])
+		return errReply(toErrno(err))
+	}
+	if !cc.b.addCtl(c.(*net.UnixConn)) {
+		c.Close()
+		unix.Close(fds[1])
+		return errReply(syscall.ENETDOWN)
+	}
+	cc.b.log.Debug("new control connection", "for_pid", cc.hello.PID)
+	return reply{fd: fds[1]}
+}
+
+// toErrno is the errno inside err, or EIO.
+func toErrno(err error) syscall.Errno {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return en
+	}
+	return syscall.EIO
 }
 
 // peerGone tells an empty message (which a client may send, and which gets

@@ -12,6 +12,19 @@
  * child closes the connections it inherited (atfork handler, plus a pid
  * check for children made without fork handlers).
  *
+ * Ticket: a process's right to the network is what it holds, not its uid.
+ * Before a call that may take away its access to broker.sock (setuid and
+ * friends, chroot: priv.c), a process obtains one more control connection,
+ * the ticket, used for nothing but NEWCTL. When dialling broker.sock later
+ * fails (EACCES/EPERM on connect, ENOENT after chroot, the broker's EACCES
+ * to HELLO), a new connection comes through the ticket instead. The ticket
+ * is inherited by forked children and shared with them: every NEWCTL reply
+ * is one fresh connection and they are interchangeable, so processes (and
+ * threads) that each send one request and read one reply each get one,
+ * whichever reply they read. So fork costs nothing extra, and children
+ * forked after a drop (their parent can no longer dial either) keep the
+ * network. The ticket is SOCK_CLOEXEC: exec after a drop is not supported.
+ *
  * Broker start: only a SOCKET request may start a broker (calls on existing
  * sockets of a dead broker must fail, not resurrect it). The broker is found
  * via $SWRAP_BROKER, next to this library, or on PATH, and started detached
@@ -25,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -41,6 +55,10 @@ static struct slot pool[POOL_SLOTS] = {
 	[0 ... POOL_SLOTS - 1] = { .busy = 0, .fd = -1 },
 };
 static atomic_int pool_pid;
+static atomic_int ticket = -1;    /* NEWCTL-only connection, shared across fork */
+static _Atomic uint64_t ticket_net; /* hash of the ctl_path it was made for */
+static _Atomic uint64_t ticket_ino; /* its inode: is fd `ticket` still it? */
+static atomic_int acquiring;      /* one thread per process takes a ticket */
 static atomic_int starting;       /* one thread per process spawns the broker */
 static _Atomic uint64_t instance; /* broker instance from the last HELLO */
 static atomic_bool instance_known;
@@ -285,7 +303,37 @@ static int spawn_broker(void)
 
 /* ---------------------------------------------------- connections -- */
 
-/* dial opens a control connection and does HELLO. Returns the fd, or -1
+/* hello does HELLO on a new control connection fd; closes it on failure.
+ * Returns fd, or -1 with *err set (EACCES: the broker refused us). */
+static int hello(int fd, int *err)
+{
+	struct swrap_hello h = { .pid = (uint32_t)getpid(), .iface = swrap_cfg.iface };
+	memcpy(h.comm, swrap_cfg.comm, sizeof(h.comm));
+	struct swrap_hello_rep hr;
+	memset(&hr, 0, sizeof(hr));
+	struct swrap_call c = {
+		.op = SWRAP_OP_HELLO,
+		.body = &h,
+		.body_len = sizeof(h),
+		.body2 = swrap_cfg.pcap[0] ? swrap_cfg.pcap : NULL,
+		.body2_len = strlen(swrap_cfg.pcap),
+		.rep = &hr,
+		.rep_cap = sizeof(hr),
+	};
+	int rerr = 0, t = exchange(fd, &c, &rerr);
+	if (t != 0 || rerr != 0 || c.rep_len < sizeof(hr)) {
+		*err = t ? t : rerr ? rerr : EPROTO;
+		if (rerr && rerr != EACCES) /* EACCES: dial() explains */
+			swrap_complain(__func__, "broker refused HELLO: %s", strerror(rerr));
+		swrap_libc.close(fd);
+		return -1;
+	}
+	atomic_store(&instance, hex16(hr.instance));
+	atomic_store(&instance_known, true);
+	return fd;
+}
+
+/* dial_once connects to broker.sock and does HELLO. Returns the fd, or -1
  * with *err set. */
 static int dial_once(int *err)
 {
@@ -305,37 +353,138 @@ static int dial_once(int *err)
 		swrap_libc.close(fd);
 		return -1;
 	}
+	return hello(fd, err);
+}
 
-	struct swrap_hello h = { .pid = (uint32_t)getpid(), .iface = swrap_cfg.iface };
-	memcpy(h.comm, swrap_cfg.comm, sizeof(h.comm));
-	struct swrap_hello_rep hr;
-	memset(&hr, 0, sizeof(hr));
-	struct swrap_call c = {
-		.op = SWRAP_OP_HELLO,
-		.body = &h,
-		.body_len = sizeof(h),
-		.body2 = swrap_cfg.pcap[0] ? swrap_cfg.pcap : NULL,
-		.body2_len = strlen(swrap_cfg.pcap),
-		.rep = &hr,
-		.rep_cap = sizeof(hr),
-	};
-	int rerr = 0, t = exchange(fd, &c, &rerr);
-	if (t != 0 || rerr != 0 || c.rep_len < sizeof(hr)) {
+/* newctl asks the broker for a new control connection on via (NEWCTL) and
+ * does HELLO on it. Returns the fd, or -1 with *err set and *via_dead
+ * telling whether via itself is unusable now (transport failure). */
+static int newctl(int via, int *err, bool *via_dead)
+{
+	int fd = -1, rerr = 0;
+	struct swrap_call c = { .op = SWRAP_OP_NEWCTL, .fd_out = &fd, .cloexec = true };
+	int t = exchange(via, &c, &rerr);
+	*via_dead = t != 0;
+	if (t != 0 || rerr != 0 || fd < 0) {
+		if (fd >= 0)
+			swrap_libc.close(fd);
 		*err = t ? t : rerr ? rerr : EPROTO;
-		if (rerr)
-			swrap_complain(__func__, "broker refused HELLO: %s", strerror(rerr));
-		swrap_libc.close(fd);
 		return -1;
 	}
-	atomic_store(&instance, hex16(hr.instance));
-	atomic_store(&instance_known, true);
+	return hello(fd, err);
+}
+
+/* net_hash names the network of the current configuration (FNV-1a of
+ * ctl_path): a ticket serves only the network it was made for, should the
+ * program switch SOCKET_WRAPPER_DIR at run time. */
+static uint64_t net_hash(void)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (const char *p = swrap_cfg.ctl_path; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+/* fd_ino is the inode of fd, 0 if it is not open. */
+static uint64_t fd_ino(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* ticket_get returns the ticket fd, or -1. The number is checked against
+ * the inode it had when made: a vfork() child that took a ticket stored
+ * its own fd number in memory it shares with its parent, and a program may
+ * replace the fd by means we do not see (raw dup2). */
+static int ticket_get(void)
+{
+	int tk = atomic_load(&ticket);
+	if (tk < 0)
+		return -1;
+	if (fd_ino(tk) == atomic_load(&ticket_ino))
+		return tk;
+	atomic_compare_exchange_strong(&ticket, &tk, -1); /* not ours: not closed */
+	return -1;
+}
+
+/* dial_ticket gets a new connection through the ticket. -1 with ENOENT:
+ * no usable ticket (none, another network's, or dead: then dropped);
+ * another errno: the broker said no. */
+static int dial_ticket(int *err)
+{
+	int tk = ticket_get();
+	if (tk < 0 || atomic_load(&ticket_net) != net_hash()) {
+		*err = ENOENT;
+		return -1;
+	}
+	bool dead;
+	int fd = newctl(tk, err, &dead);
+	if (fd < 0 && dead) {
+		if (atomic_compare_exchange_strong(&ticket, &tk, -1))
+			swrap_libc.close(tk);
+		SWRAP_LOG(SWRAP_LOG_DEBUG, "ticket fd %d is dead: %s", tk, strerror(*err));
+		*err = ENOENT;
+	}
+	if (fd >= 0)
+		SWRAP_LOG(SWRAP_LOG_DEBUG, "new control connection %d through the ticket", fd);
 	return fd;
+}
+
+/* denied: dialling failed because this process may not use broker.sock. */
+static bool denied(int err)
+{
+	return err == EACCES || err == EPERM;
+}
+
+/* complain_refused says once why this process cannot reach the broker:
+ * the uids involved, and that it holds no connection of the wrapped tree. */
+static void complain_refused(int err)
+{
+	char sub[PATH_MAX + 8];
+	struct stat st;
+	char owner[PATH_MAX + 96];
+	snprintf(sub, sizeof(sub), "%s/%s", swrap_cfg.dir, SWRAP_SUBDIR);
+	if (stat(sub, &st) == 0)
+		snprintf(owner, sizeof(owner), "is owned by uid %u (mode %03o)", (unsigned)st.st_uid,
+			 (unsigned)(st.st_mode & 0777));
+	else if (stat(swrap_cfg.dir, &st) == 0) /* a 0700 SOCKET_WRAPPER_DIR hides it */
+		snprintf(owner, sizeof(owner), "is out of reach: %s is owned by uid %u (mode %03o)",
+			 swrap_cfg.dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+	else
+		snprintf(owner, sizeof(owner), "cannot be examined (%s)", strerror(errno));
+	swrap_complain("broker",
+		       "SOCKET_WRAPPER_DIR=%s: access refused (%s): this process runs as uid %u "
+		       "(euid %u), the broker's directory %s %s, and the process holds no "
+		       "connection of the wrapped tree (a wrapped process keeps the network when it "
+		       "changes uid or chroot()s, and so do the children it forks; a process of "
+		       "another user, or one exec'd after the change, does not); new sockets fail "
+		       "with EACCES",
+		       swrap_cfg.dir, strerror(err), (unsigned)getuid(), (unsigned)geteuid(), sub, owner);
 }
 
 static int dial(bool may_start, int *err)
 {
 	int fd = dial_once(err);
-	if (fd >= 0 || !may_start || (*err != ENOENT && *err != ECONNREFUSED))
+	if (fd >= 0)
+		return fd;
+	if (denied(*err) || *err == ENOENT || *err == ECONNREFUSED) {
+		/* No access (changed uid, chroot), or no broker where we look:
+		 * a ticket, if we hold one, still reaches ours. */
+		int terr;
+		fd = dial_ticket(&terr);
+		if (fd >= 0)
+			return fd;
+		if (terr != ENOENT) {
+			*err = terr; /* a live ticket whose broker said no */
+			return -1;
+		}
+	}
+	if (denied(*err)) {
+		complain_refused(*err);
+		*err = EACCES;
+		return -1;
+	}
+	if (!may_start || (*err != ENOENT && *err != ECONNREFUSED))
 		return fd;
 
 	int expect = 0;
@@ -390,6 +539,7 @@ static void reset_pool_if_forked(void)
 	}
 }
 
+/* The child keeps the ticket: shared NEWCTL use is safe (header). */
 void swrap_broker_atfork_child(void)
 {
 	for (int i = 0; i < POOL_SLOTS; i++) {
@@ -400,12 +550,16 @@ void swrap_broker_atfork_child(void)
 	}
 	atomic_store(&pool_pid, (int)getpid());
 	atomic_store(&starting, 0);
+	atomic_store(&acquiring, 0);
 }
 
 void swrap_broker_fd_closing(int fd)
 {
 	if (fd < 0)
 		return;
+	int tk = fd;
+	if (atomic_load(&ticket) == fd && atomic_compare_exchange_strong(&ticket, &tk, -1))
+		SWRAP_LOG(SWRAP_LOG_DEBUG, "program closes our ticket fd %d", fd);
 	for (int i = 0; i < POOL_SLOTS; i++) {
 		int cur = fd;
 		if (atomic_load(&pool[i].fd) == fd &&
@@ -416,6 +570,9 @@ void swrap_broker_fd_closing(int fd)
 
 void swrap_broker_fds_closing(unsigned int first, unsigned int last)
 {
+	int tk = atomic_load(&ticket);
+	if (tk >= 0 && (unsigned int)tk >= first && (unsigned int)tk <= last)
+		swrap_broker_fd_closing(tk);
 	for (int i = 0; i < POOL_SLOTS; i++) {
 		int fd = atomic_load(&pool[i].fd);
 		if (fd >= 0 && (unsigned int)fd >= first && (unsigned int)fd <= last)
@@ -480,4 +637,52 @@ int swrap_request(struct swrap_call *c)
 		return rerr;
 	}
 	return ECONNRESET;
+}
+
+void swrap_broker_ticket(void)
+{
+	if (ticket_get() >= 0 && atomic_load(&ticket_net) == net_hash())
+		return;
+	/* One thread takes a ticket at a time; another that calls meanwhile
+	 * goes on without waiting (no lock across a blocking call). */
+	int z = 0;
+	if (!atomic_compare_exchange_strong(&acquiring, &z, 1))
+		return;
+	int err = 0, fd = -1;
+	/* An idle pooled connection is the cheapest source (and the only
+	 * one if this process already cannot dial, e.g. after seteuid). */
+	reset_pool_if_forked();
+	for (int i = 0; i < POOL_SLOTS && fd < 0; i++) {
+		z = 0;
+		if (atomic_load(&pool[i].fd) < 0 ||
+		    !atomic_compare_exchange_strong(&pool[i].busy, &z, 1))
+			continue;
+		int via = atomic_load(&pool[i].fd);
+		bool dead = false;
+		if (via >= 0) {
+			fd = newctl(via, &err, &dead);
+			if (dead) {
+				int cur = via;
+				if (atomic_compare_exchange_strong(&pool[i].fd, &cur, -1))
+					swrap_libc.close(via);
+			}
+		}
+		atomic_store(&pool[i].busy, 0);
+	}
+	if (fd < 0)
+		fd = dial(true, &err);
+	if (fd >= 0) {
+		/* A ticket of another network (SOCKET_WRAPPER_DIR changed at
+		 * run time) is replaced; the inode goes first, so that
+		 * ticket_get never sees the new fd with the old inode. */
+		int old = atomic_exchange(&ticket, -1);
+		if (old >= 0 && fd_ino(old) == atomic_load(&ticket_ino))
+			swrap_libc.close(old);
+		atomic_store(&ticket_net, net_hash());
+		atomic_store(&ticket_ino, fd_ino(fd));
+		atomic_store(&ticket, fd);
+		SWRAP_LOG(SWRAP_LOG_DEBUG, "ticket fd %d", fd);
+	} else
+		SWRAP_LOG(SWRAP_LOG_DEBUG, "no ticket: %s", strerror(err));
+	atomic_store(&acquiring, 0);
 }

@@ -86,6 +86,7 @@ static void resolve_all(void)
 	resolve(&l->timerfd_create, "timerfd_create");
 	resolve(&l->epoll_create, "epoll_create");
 	resolve(&l->epoll_create1, "epoll_create1");
+	swrap_priv_resolve(l);
 	if (!l->fcntl64)
 		l->fcntl64 = l->fcntl;
 	if (!l->close_nocancel)

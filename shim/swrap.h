@@ -8,6 +8,7 @@
  *   fdtable.c     per-process cache: which fd is a wrapped socket
  *   broker.c      control connections, request/reply, broker start
  *   addr.c        sockaddr <-> struct swrap_addr, network checks
+ *   priv.c        setuid & co., chroot, capset: take a ticket first (broker.c)
  *   socket.c ...  the interposed calls, three layers each: the real pointer
  *                 (swrap_libc.x), a policy function, the exported symbol.
  *
@@ -98,6 +99,21 @@ struct swrap_libc {
 	int (*timerfd_create)(int, int);
 	int (*epoll_create)(int);
 	int (*epoll_create1)(int);
+	/* priv.c (resolved there) */
+	int (*setuid)(uid_t);
+	int (*seteuid)(uid_t);
+	int (*setreuid)(uid_t, uid_t);
+	int (*setresuid)(uid_t, uid_t, uid_t);
+	int (*setgid)(gid_t);
+	int (*setegid)(gid_t);
+	int (*setregid)(gid_t, gid_t);
+	int (*setresgid)(gid_t, gid_t, gid_t);
+	int (*setfsuid)(uid_t);
+	int (*setfsgid)(gid_t);
+	int (*setgroups)(size_t, const gid_t *);
+	int (*initgroups)(const char *, gid_t);
+	int (*chroot)(const char *);
+	int (*capset)(void *, const void *);
 };
 extern struct swrap_libc swrap_libc;
 
@@ -122,6 +138,14 @@ extern atomic_int swrap_ready;
 /* Print the configuration problem found at start-up, once per process. */
 void swrap_config_complain(void);
 void swrap_init_slow(void);
+
+/* ---------------------------------------------------------------- priv -- */
+
+/* Fill swrap_libc's credential calls (priv.c). */
+void swrap_priv_resolve(struct swrap_libc *l);
+/* Before a call that changes credentials or the root directory: make sure
+ * the process holds a ticket (broker.c). Keeps errno. */
+void swrap_priv_before(void);
 
 /* swrap_init makes sure symbols and configuration are loaded. Cheap. */
 static inline void swrap_init(void)
@@ -251,6 +275,10 @@ void swrap_broker_atfork_child(void);
  * control connections, drop it from the pool first. */
 void swrap_broker_fd_closing(int fd);
 void swrap_broker_fds_closing(unsigned int first, unsigned int last);
+/* Make sure this process holds a ticket (broker.c header): called before
+ * any call that may take away its access to broker.sock. Cheap when it
+ * holds one. */
+void swrap_broker_ticket(void);
 
 /* ---------------------------------------------------------------- addr -- */
 

@@ -45,6 +45,7 @@ enum swrap_op {
 	SWRAP_OP_IOCTL = 13,
 	SWRAP_OP_SETLINK = 14,  /* body: network conditions as text (docs/protocol.md) */
 	SWRAP_OP_GETLINKS = 15, /* reply: JSON array of links and their counters */
+	SWRAP_OP_NEWCTL = 16,   /* another control connection: empty body, reply carries 1 fd */
 };
 
 #define SWRAP_REPLY 0x8000u /* or'ed into op in a reply */
@@ -171,6 +172,18 @@ struct swrap_ioctl {
 };
 
 /* STATUS: empty body; reply body is a JSON document (docs/protocol.md). */
+
+/*
+ * NEWCTL: on a connection that has done HELLO; empty body (EINVAL
+ * otherwise). The reply has an empty body and one fd: an AF_UNIX
+ * SOCK_SEQPACKET socket the broker serves like a connection accepted on
+ * broker.sock (HELLO first). What a process holds is its right to the
+ * network: once it has changed uid or chroot()ed it can no longer connect
+ * to broker.sock, but it still gets new control connections this way.
+ * Its replies are interchangeable (each is one fresh connection), so
+ * processes may share one connection used only for NEWCTL: each that
+ * sends one request and reads one reply gets one connection.
+ */
 
 /*
  * Accept records: the broker writes one to a listening socket's app end for

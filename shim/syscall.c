@@ -1,7 +1,9 @@
 /*
  * syscall.c - interposes syscall() for the numbers socket_wrapper handles:
- * SYS_close, SYS_close_range, SYS_recvmmsg, SYS_sendmmsg. Every other number
- * is forwarded unchanged.
+ * SYS_close, SYS_close_range, SYS_recvmmsg, SYS_sendmmsg; and, so that a
+ * raw credential change keeps the network, the numbers priv.c interposes
+ * (it takes a ticket, then the call goes through). Every other number is
+ * forwarded unchanged.
  */
 #include "swrap.h"
 
@@ -28,6 +30,11 @@ SWRAP_EXPORT long syscall(long nr, ...)
 					      (struct timespec *)a5);
 		case SYS_sendmmsg:
 			return swrap_sendmmsg((int)a1, (struct mmsghdr *)a2, (unsigned int)a3, (int)a4);
+		case SYS_setuid: case SYS_setreuid: case SYS_setresuid: case SYS_setfsuid:
+		case SYS_setgid: case SYS_setregid: case SYS_setresgid: case SYS_setfsgid:
+		case SYS_setgroups: case SYS_chroot: case SYS_capset:
+			swrap_priv_before(); /* priv.c; then the call as made */
+			break;
 		}
 	}
 	return swrap_libc.syscall(nr, a1, a2, a3, a4, a5, a6);

@@ -70,7 +70,7 @@ var conformancePrograms = map[string]int{
 	"accept":  26,
 	"bind":    34,
 	"connect": 31,
-	"fdops":   29,
+	"fdops":   31,
 	"poll":    32,
 	"sock":    38,
 	"stream":  59,

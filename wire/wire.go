@@ -61,6 +61,14 @@ const (
 	// OpGetLinks asks for the links with conditions: the reply is a JSON
 	// array of netem.Status.
 	OpGetLinks Op = 15
+	// OpNewCtl asks, on a control connection that has done HELLO, for
+	// another control connection: the reply carries one fd (SCM_RIGHTS),
+	// an AF_UNIX SOCK_SEQPACKET socket that the broker serves exactly like
+	// a connection accepted on broker.sock (its first request must be
+	// HELLO). The body is empty. A process that has changed uid or
+	// chroot()ed, and so can no longer connect to broker.sock, keeps the
+	// network through a connection it already holds.
+	OpNewCtl Op = 16
 )
 
 // ReplyBit is or'ed into the op of a reply.
@@ -71,7 +79,7 @@ var opNames = map[Op]string{
 	OpConnect: "CONNECT", OpShutdown: "SHUTDOWN", OpGetSockName: "GETSOCKNAME",
 	OpGetPeerName: "GETPEERNAME", OpGetSockOpt: "GETSOCKOPT", OpSetSockOpt: "SETSOCKOPT",
 	OpStat: "STAT", OpStatus: "STATUS", OpIoctl: "IOCTL",
-	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS",
+	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS", OpNewCtl: "NEWCTL",
 }
 
 func (o Op) String() string {

@@ -155,3 +155,55 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestCOps compiles the op numbers of shim/swrap_proto.h and compares them
+// with this package's, NEWCTL included, and checks that a NEWCTL request
+// (empty body, socket 0) survives a round trip.
+func TestCOps(t *testing.T) {
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("gcc is required under CI")
+		}
+		t.Skip("gcc not installed")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	inc := filepath.Join(filepath.Dir(filepath.Dir(file)), "shim")
+	names := []string{"HELLO", "SOCKET", "BIND", "LISTEN", "CONNECT", "SHUTDOWN", "GETSOCKNAME",
+		"GETPEERNAME", "GETSOCKOPT", "SETSOCKOPT", "STAT", "STATUS", "IOCTL", "SETLINK", "GETLINKS", "NEWCTL"}
+	ops := []Op{OpHello, OpSocket, OpBind, OpListen, OpConnect, OpShutdown, OpGetSockName,
+		OpGetPeerName, OpGetSockOpt, OpSetSockOpt, OpStat, OpStatus, OpIoctl, OpSetLink, OpGetLinks, OpNewCtl}
+	var src strings.Builder
+	src.WriteString("#include <stdio.h>\n#include \"swrap_proto.h\"\nint main(void){\n")
+	for _, n := range names {
+		src.WriteString(`printf("%d\n", SWRAP_OP_` + n + ");\n")
+	}
+	src.WriteString("return 0;}\n")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "o.c"), []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-I", inc, "-o", filepath.Join(dir, "o"), filepath.Join(dir, "o.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(dir, "o")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(string(out))
+	if len(got) != len(ops) {
+		t.Fatalf("got %q", out)
+	}
+	for i, op := range ops {
+		if got[i] != itoa(int(op)) {
+			t.Errorf("SWRAP_OP_%s = %s in C, %d in Go", names[i], got[i], op)
+		}
+		if op.String() != names[i] {
+			t.Errorf("Op(%d).String() = %q, want %q", op, op.String(), names[i])
+		}
+	}
+	r, err := ParseRequest(AppendRequest(nil, OpNewCtl, 0, nil))
+	if err != nil || r.Op != OpNewCtl || r.Sock != 0 || len(r.Body) != 0 {
+		t.Errorf("NEWCTL request: %+v %v", r, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,10 +125,16 @@ func joinBroker(dir, cmd string) (*swrapnet.Host, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(abs, wire.SubDir, wire.CtlSock)); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%s: %s", cmd, refusedMsg(abs))
+		}
 		return nil, fmt.Errorf("%s: no broker is running for %s", cmd, abs)
 	}
 	h, err := swrapnet.Join(abs, 1)
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%s: %s", cmd, refusedMsg(abs))
+		}
 		return nil, fmt.Errorf("%s: no broker is running for %s: %v", cmd, abs, err)
 	}
 	return h, nil

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -82,12 +84,18 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 func fetchStatus(dir string) ([]byte, error) {
 	sock := filepath.Join(dir, wire.SubDir, wire.CtlSock)
 	if _, err := os.Stat(sock); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("status: %s", refusedMsg(dir))
+		}
 		return nil, fmt.Errorf("status: no broker is running for %s (no %s)", dir, sock)
 	}
 	// Host 1 is only the identity of this control connection: HELLO
 	// creates no host, and STATUS is about the whole network.
 	h, err := swrapnet.Join(dir, 1)
 	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("status: %s", refusedMsg(dir))
+		}
 		return nil, fmt.Errorf("status: no broker is running for %s: %v", dir, err)
 	}
 	raw, err := h.Status()
@@ -163,4 +171,20 @@ func process(pid uint32) string {
 		return fmt.Sprintf("pid=%d", pid)
 	}
 	return fmt.Sprintf("(%q,pid=%d)", strings.TrimSpace(string(b)), pid)
+}
+
+// refusedMsg explains a broker that refuses us: its directory and control
+// socket are for its own uid (docs/protocol.md, Files).
+func refusedMsg(dir string) string {
+	owner := "another user"
+	if fi, err := os.Stat(filepath.Join(dir, wire.SubDir)); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			owner = fmt.Sprintf("uid %d", st.Uid)
+		}
+	} else if fi, err := os.Stat(dir); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			owner = fmt.Sprintf("uid %d (the owner of %s)", st.Uid, dir)
+		}
+	}
+	return fmt.Sprintf("the broker of %s belongs to %s and refuses this user (uid %d): run as that user", dir, owner, os.Getuid())
 }

@@ -1,6 +1,7 @@
 /* fdops.c - sockets as file descriptors: dup, fork, SCM_RIGHTS, exec. */
 #include "conf.h"
 
+#include <grp.h>
 #include <sys/time.h>
 
 /* sendfd passes fd over the AF_UNIX socket u with SCM_RIGHTS. */
@@ -33,6 +34,25 @@ static int recvfd(int u)
 	int fd;
 	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
 	return fd;
+}
+
+/* privdrop_send connects a new socket to SELF:port, sets TCP_NODELAY and
+ * sends the byte c: 0, or the number of the step that failed. */
+static int privdrop_send(int port, char c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = selfaddr(AF_INET, port, &ss);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return 1;
+	if (connect(fd, SA(&ss), len) != 0)
+		return 2;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		return 3;
+	if (send(fd, &c, 1, 0) != 1)
+		return 4;
+	close(fd);
+	return 0;
 }
 
 /* report sends a short text line from a child to the parent over u. */
@@ -295,6 +315,53 @@ int main(int argc, char **argv)
 		send(s, "back", 4, 0);
 		check("exec_inherited_exit", "%d", waitchild(pid));
 		close(s);
+	}
+
+	{
+		/* A process that drops to nobody keeps the network: a new
+		 * socket connects, sets TCP_NODELAY and sends, and so does a
+		 * child it forks after the drop (under swrap through the
+		 * ticket it took before setresuid: docs/protocol.md, NEWCTL).
+		 * Needs root; otherwise both runs say so alike. */
+		if (geteuid() != 0) {
+			check("privdrop_sends", "not-root");
+			check("privdrop_child_exit", "not-root");
+		} else {
+			int port;
+			int l = tcp_listener(AF_INET, &port);
+			pid_t pid = conf_fork();
+			if (pid == 0) {
+				close(l);
+				if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+				    setresuid(65534, 65534, 65534) != 0)
+					_exit(10);
+				int r = privdrop_send(port, 'c');
+				if (r != 0)
+					_exit(r);
+				pid_t g = fork();
+				if (g == 0)
+					_exit(privdrop_send(port, 'g'));
+				int st;
+				if (g < 0 || waitpid(g, &st, 0) != g || !WIFEXITED(st))
+					_exit(30);
+				_exit(WEXITSTATUS(st) ? 20 + WEXITSTATUS(st) : 0);
+			}
+			char got[3] = "--";
+			for (int i = 0; i < 2; i++) {
+				if (!(waitev(l, POLLIN, 5000) & POLLIN))
+					break;
+				int a = accept(l, NULL, NULL);
+				if (a < 0)
+					break;
+				waitev(a, POLLIN, 5000);
+				if (recv(a, &got[i], 1, 0) != 1)
+					got[i] = '?';
+				close(a);
+			}
+			check("privdrop_sends", "%s", got);
+			check("privdrop_child_exit", "%d", waitchild(pid));
+			close(l);
+		}
 	}
 
 	conf_done();

@@ -69,6 +69,7 @@ var knownDeviations = map[string]knownDeviation{
 var conformancePrograms = map[string]int{
 	"accept":  26,
 	"bind":    34,
+	"cmsg":    24,
 	"connect": 31,
 	"fdops":   29,
 	"poll":    32,

@@ -81,6 +81,12 @@ func (s *sock) startConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	if a.Family == wire.AFUnspec {
 		return 0 // Linux: AF_UNSPEC on an unconnected socket does nothing
 	}
+	if s.b.cfg.Plan.IsBroadcast(a.IP) || a.IP.Unmap().IsMulticast() {
+		// tcp_v4_connect refuses a broadcast or multicast route,
+		// tcp_v6_connect a multicast address: at once, nothing sent,
+		// the socket still unconnected.
+		return syscall.ENETUNREACH
+	}
 	if s.family == unix.AF_INET6 && a.Family == wire.AFInet {
 		// socket_wrapper's quirk, which its users' tests expect: an
 		// AF_INET6 socket connecting to an IPv4 address becomes IPv4.

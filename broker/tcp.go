@@ -288,6 +288,9 @@ func copyOptions(from, to tcpip.Endpoint) {
 	t.SetKeepAlive(f.GetKeepAlive())
 	t.SetDelayOption(f.GetDelayOption())
 	t.SetLinger(f.GetLinger())
+	t.SetReceiveTTL(f.GetReceiveTTL())
+	t.SetReceiveTOS(f.GetReceiveTOS())
+	t.SetReceiveHopLimit(f.GetReceiveHopLimit())
 }
 
 func (s *sock) listen(backlog int) syscall.Errno {
@@ -306,6 +309,9 @@ func (s *sock) listen(backlog int) syscall.Errno {
 	if err := s.ep.Listen(backlog); err != nil {
 		return errno(err)
 	}
+	s.mu.Lock()
+	s.backlog = backlog
+	s.mu.Unlock()
 	if st == wire.StateListening {
 		return 0
 	}
@@ -366,6 +372,7 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 	}
 	ns.conn = conn
 	peer, _ := ns.remoteAddr()
+	s.inheritPktOptions(ns, peer)
 	rec := wire.Accept{Sock: ns.id, Peer: wire.AddrFrom(peer)}
 	if s.family == unix.AF_INET6 {
 		rec.Peer.Family = wire.AFInet6

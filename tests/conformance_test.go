@@ -81,6 +81,7 @@ var conformancePrograms = map[string]int{
 	"route":   27,
 	"sock":    38,
 	"stream":  59,
+	"tcpopt":  30,
 	"udp":     47,
 }
 

@@ -77,6 +77,7 @@ var conformancePrograms = map[string]int{
 	"cmsg":    24,
 	"connect": 31,
 	"fdops":   29,
+	"inq":     14,
 	"poll":    32,
 	"route":   27,
 	"sock":    38,

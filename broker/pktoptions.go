@@ -43,8 +43,8 @@ func (c *cmsgBuf) put(level, typ int, data []byte) {
 	m = ne.AppendUint32(m, uint32(int32(level)))
 	m = ne.AppendUint32(m, uint32(int32(typ)))
 	m = append(m, data...)[:cmlen]
-	// The padding up to CMSG_SPACE is left untouched by Linux; here it
-	// goes out as zeros.
+	// Linux leaves the padding up to CMSG_SPACE untouched; it goes out
+	// as zeros here and the shim does not copy it (sockopt.c).
 	adv := min(cmsgHdrLen+cmsgAlign(len(data)), room)
 	c.b = append(c.b, m...)
 	c.b = append(c.b, make([]byte, adv-cmlen)...)

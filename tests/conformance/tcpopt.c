@@ -87,8 +87,13 @@ static const char *pktopts(int fd, int v6, size_t blen)
 		   : getsockopt(fd, IPPROTO_IP, IP_PKTOPTIONS, buf, &len);
 	if (r < 0)
 		return res(-1);
+	/* Bytes written: put_cmsg leaves the padding after each message as
+	 * it was (no address or value here contains the canary byte). */
+	int written = 0;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		written += buf[i] != CANARY;
 	char *b = ring();
-	int o = snprintf(b, 256, "optlen=%u", (unsigned)len);
+	int o = snprintf(b, 256, "optlen=%u written=%d", (unsigned)len, written);
 	size_t off = 0;
 	while (off + sizeof(struct cmsghdr) <= len && o < 200) {
 		struct cmsghdr h;

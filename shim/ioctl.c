@@ -30,15 +30,15 @@ static int32_t broker_bytes(const struct swrap_sock *s, unsigned long req)
  * tcp_inq: may FIONREAD on s be answered from the app end's queue alone
  * when it holds bytes? Linux's value is every byte received and not read;
  * ours lie in the app end and, not yet pumped, in netstack. The app end's
- * count is then a lower bound that can all be read without blocking, and
- * the rest follows into the app end as the broker pumps it. That is what
- * callers need: "is there data?" (wrk, after every read) and "how much
- * can I read at once?" get right answers without a broker round trip, and
- * a caller polling FIONREAD until a total arrives sees it grow. It is not
- * exact when the program needs the whole count at one instant while the
- * broker still holds bytes (more than the app end's 1 MiB queue in flight);
- * that differs from Linux only in timing. With nothing local we ask the
- * broker, so data it holds is never hidden. Only a connected TCP socket:
+ * count is a lower bound that can all be read without blocking, and the
+ * rest moves into the app end as the broker pumps it. That is what callers
+ * need: "is there data?" (wrk, after every read) and "how much can I read
+ * at once?" get right answers without a broker round trip, and a caller
+ * polling FIONREAD for a total sees it grow to it. Where it falls short:
+ * a total larger than the app end holds (1 MiB) is never reached without
+ * reading; but Linux's own value stops at its receive buffer too (129024
+ * bytes with the default tcp_rmem), so no correct program waits for that.
+ * With nothing local we ask the broker, so data it holds is never hidden.
  * UDP, listening and unconnected sockets stay exact.
  */
 static bool tcp_inq(const struct swrap_sock *s)

@@ -44,6 +44,9 @@ func (s *sock) dgramConnect(a wire.Addr) syscall.Errno {
 	if en != 0 {
 		return en
 	}
+	if s.b.cfg.Plan.IsBroadcast(a.IP) && !s.ep.SocketOptions().GetBroadcast() {
+		return syscall.EACCES // ip4_datagram_connect: a broadcast route needs SO_BROADCAST
+	}
 	if err := s.ep.Connect(fa); err != nil {
 		return errno(err)
 	}

@@ -45,9 +45,15 @@ type sock struct {
 	connectCh chan struct{}  // closed when a pending connect completes
 	sndTimeo  time.Duration  // SO_SNDTIMEO: bounds a blocking connect
 	rcvTimeo  time.Duration
-	pktinfo   bool   // IP_PKTINFO / IPV6_RECVPKTINFO as the program set it
-	filler    uint32 // connect filler bytes still to discard (docs/protocol.md)
-	failed    bool   // a connect failed: the endpoint must be renewed to reuse
+	pktinfo   bool // IP_PKTINFO as the program set it (or inherited, accepted)
+	pktinfo6  bool // IPV6_RECVPKTINFO likewise
+	// accepted: the socket came from accept() (its interface is known:
+	// IP_PKTOPTIONS); synOpts: Linux kept its SYN for IPV6_2292PKTOPTIONS
+	// (the listener wanted IPv6 packet options, the peer is not IPv4).
+	accepted, synOpts bool
+	backlog           int    // listen()'s, as TCP_INFO reports it
+	filler            uint32 // connect filler bytes still to discard (docs/protocol.md)
+	failed            bool   // a connect failed: the endpoint must be renewed to reuse
 	// ssConnecting is Linux's SS_CONNECTING: a connect was started and no
 	// connect() call has reported its outcome yet.
 	ssConnecting bool

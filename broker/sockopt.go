@@ -2,8 +2,10 @@ package broker
 
 import (
 	"encoding/binary"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -157,6 +159,8 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return intVal(boolInt(s.pktinfo), optlen), 0
+		case unix.IP_PKTOPTIONS:
+			return s.ipPktOptions(optlen)
 		case unix.IP_RECVTOS:
 			return intVal(boolInt(opts.GetReceiveTOS()), optlen), 0
 		case unix.IP_RECVTTL:
@@ -176,7 +180,9 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 		case unix.IPV6_RECVPKTINFO:
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			return intVal(boolInt(s.pktinfo), optlen), 0
+			return intVal(boolInt(s.pktinfo6), optlen), 0
+		case unix.IPV6_2292PKTOPTIONS:
+			return s.ipv6PktOptions(optlen)
 		case unix.IPV6_TCLASS:
 			return s.intOpt(tcpip.IPv6TrafficClassOption, optlen)
 		case unix.IPV6_RECVHOPLIMIT:
@@ -416,7 +422,7 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 			opts.SetV6Only(v != 0)
 		case unix.IPV6_RECVPKTINFO:
 			s.mu.Lock()
-			s.pktinfo = v != 0
+			s.pktinfo6 = v != 0
 			s.mu.Unlock()
 		case unix.IPV6_RECVHOPLIMIT:
 			opts.SetReceiveHopLimit(v != 0)
@@ -448,27 +454,87 @@ var linuxTCPState = map[tcp.EndpointState]uint8{
 	tcp.StateInitial: 7, tcp.StateBound: 7, tcp.StateConnecting: 2, tcp.StateError: 7,
 }
 
-// tcpInfo builds Linux's struct tcp_info (the 232-byte layout of Linux 6.x)
-// from what netstack reports, truncated to optlen as the kernel does.
+// Constants of Linux's struct tcp_info for a socket that never connected
+// (tcp_init_sock): the initial RTO (TCP_TIMEOUT_INIT) and RTT variance,
+// TCP_MSS_DEFAULT, TCP_INFINITE_SSTHRESH, TCP_INIT_CWND and the initial
+// reordering; the pacing rates and min_rtt are ~0 (unset).
+const (
+	tcpInitRTO      = 1000000 // µs
+	tcpInitRTTVar   = 250000  // µs
+	tcpMSSDefault   = 536
+	tcpInfSsthresh  = 0x7fffffff
+	tcpInitCwnd     = 10
+	tcpInitReorder  = 3
+	tcpInfoMinSize  = 232 // the fields filled here end at tcpi_snd_wnd
+	tcpInfoMaxProbe = 1024
+)
+
+// kernelTCPInfoLen is the size of struct tcp_info on the running kernel,
+// which is what a program's TCP_INFO gets (the copy is min(optlen, size)).
+var kernelTCPInfoLen = sync.OnceValue(func() int {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return tcpInfoMinSize
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, tcpInfoMaxProbe)
+	l := uint32(len(buf))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 || l < tcpInfoMinSize {
+		return tcpInfoMinSize
+	}
+	return int(l)
+})
+
+// tcpInfo builds Linux's struct tcp_info, as long as the running kernel's,
+// truncated to optlen as the kernel does. A listener and a socket that
+// never connected (fresh, bound, or after a failed connect) report Linux's
+// constants; a connection reports what netstack measures.
 func (s *sock) tcpInfo(optlen int) []byte {
 	var info tcpip.TCPInfoOption
 	s.ep.GetSockOpt(&info)
-	b := make([]byte, 232)
-	st, ok := linuxTCPState[tcp.EndpointState(info.State)]
+	b := make([]byte, kernelTCPInfoLen())
+	s.mu.Lock()
+	state, backlog := s.state, s.backlog
+	s.mu.Unlock()
+	es := tcp.EndpointState(info.State)
+	st, ok := linuxTCPState[es]
 	if !ok {
 		st = 7
 	}
 	b[0] = st
-	b[1] = uint8(info.CcState)
-	ne.PutUint32(b[8:], uint32(info.RTO/time.Microsecond))
-	mss, _ := s.ep.GetSockOptInt(tcpip.MaxSegOption)
-	ne.PutUint32(b[16:], uint32(mss)) // tcpi_snd_mss
-	ne.PutUint32(b[20:], uint32(mss)) // tcpi_rcv_mss
-	ne.PutUint32(b[68:], uint32(info.RTT/time.Microsecond))
-	ne.PutUint32(b[72:], uint32(info.RTTVar/time.Microsecond))
-	ne.PutUint32(b[76:], info.SndSsthresh)
-	ne.PutUint32(b[80:], info.SndCwnd)
-	ne.PutUint32(b[84:], uint32(mss)) // tcpi_advmss
+	unset := func() {
+		ne.PutUint32(b[80:], tcpInitCwnd)
+		ne.PutUint32(b[88:], tcpInitReorder)
+		ne.PutUint64(b[104:], ^uint64(0)) // tcpi_pacing_rate
+		ne.PutUint64(b[112:], ^uint64(0)) // tcpi_max_pacing_rate
+	}
+	switch {
+	case state == wire.StateListening:
+		// tcp_get_info stops early for a listener.
+		unset()
+		ne.PutUint32(b[28:], uint32(backlog)) // tcpi_sacked: sk_max_ack_backlog
+	case state == wire.StateNew || state == wire.StateBound:
+		// Never connected, or the connect failed (connectFailed).
+		unset()
+		ne.PutUint32(b[8:], tcpInitRTO)
+		ne.PutUint32(b[16:], tcpMSSDefault) // tcpi_snd_mss
+		ne.PutUint32(b[72:], tcpInitRTTVar)
+		ne.PutUint32(b[76:], tcpInfSsthresh)
+		ne.PutUint32(b[148:], ^uint32(0)) // tcpi_min_rtt
+	default:
+		b[1] = uint8(info.CcState)
+		ne.PutUint32(b[8:], uint32(info.RTO/time.Microsecond))
+		mss, _ := s.ep.GetSockOptInt(tcpip.MaxSegOption)
+		ne.PutUint32(b[16:], uint32(mss)) // tcpi_snd_mss
+		ne.PutUint32(b[20:], uint32(mss)) // tcpi_rcv_mss
+		ne.PutUint32(b[68:], uint32(info.RTT/time.Microsecond))
+		ne.PutUint32(b[72:], uint32(info.RTTVar/time.Microsecond))
+		ne.PutUint32(b[76:], info.SndSsthresh)
+		ne.PutUint32(b[80:], info.SndCwnd)
+		ne.PutUint32(b[84:], uint32(mss)) // tcpi_advmss
+	}
 	if optlen < len(b) {
 		b = b[:max(optlen, 0)]
 	}

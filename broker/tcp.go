@@ -81,6 +81,12 @@ func (s *sock) startConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	if a.Family == wire.AFUnspec {
 		return 0 // Linux: AF_UNSPEC on an unconnected socket does nothing
 	}
+	if s.b.cfg.Plan.IsBroadcast(a.IP) || a.IP.Unmap().IsMulticast() {
+		// tcp_v4_connect refuses a broadcast or multicast route,
+		// tcp_v6_connect a multicast address: at once, nothing sent,
+		// the socket still unconnected.
+		return syscall.ENETUNREACH
+	}
 	if s.family == unix.AF_INET6 && a.Family == wire.AFInet {
 		// socket_wrapper's quirk, which its users' tests expect: an
 		// AF_INET6 socket connecting to an IPv4 address becomes IPv4.
@@ -282,6 +288,9 @@ func copyOptions(from, to tcpip.Endpoint) {
 	t.SetKeepAlive(f.GetKeepAlive())
 	t.SetDelayOption(f.GetDelayOption())
 	t.SetLinger(f.GetLinger())
+	t.SetReceiveTTL(f.GetReceiveTTL())
+	t.SetReceiveTOS(f.GetReceiveTOS())
+	t.SetReceiveHopLimit(f.GetReceiveHopLimit())
 }
 
 func (s *sock) listen(backlog int) syscall.Errno {
@@ -300,6 +309,9 @@ func (s *sock) listen(backlog int) syscall.Errno {
 	if err := s.ep.Listen(backlog); err != nil {
 		return errno(err)
 	}
+	s.mu.Lock()
+	s.backlog = backlog
+	s.mu.Unlock()
 	if st == wire.StateListening {
 		return 0
 	}
@@ -360,6 +372,7 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 	}
 	ns.conn = conn
 	peer, _ := ns.remoteAddr()
+	s.inheritPktOptions(ns, peer)
 	rec := wire.Accept{Sock: ns.id, Peer: wire.AddrFrom(peer)}
 	if s.family == unix.AF_INET6 {
 		rec.Peer.Family = wire.AFInet6

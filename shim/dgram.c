@@ -115,22 +115,32 @@ ssize_t swrap_dgram_send(struct swrap_sock *s, const struct msghdr *msg, int fla
 	return n >= (ssize_t)sizeof(h) ? n - (ssize_t)sizeof(h) : 0;
 }
 
-/* cmsg_put appends one control message; false (and MSG_CTRUNC) if full. */
-static bool cmsg_put(struct msghdr *msg, size_t *used, int level, int type, const void *data,
+/*
+ * cmsg_put appends one control message exactly as Linux's put_cmsg does:
+ * without room for a header (or without msg_control) nothing is written;
+ * otherwise min(CMSG_LEN(len), room) bytes are copied, with cmsg_len saying
+ * how many, MSG_CTRUNC only when CMSG_LEN did not fit, and the next message
+ * goes min(CMSG_SPACE(len), room) further on. So a last message fits in
+ * CMSG_LEN, and the padding after it is never written.
+ */
+static void cmsg_put(struct msghdr *msg, size_t *used, int level, int type, const void *data,
 		     size_t len)
 {
-	size_t space = CMSG_SPACE(len);
-	if (!msg->msg_control || *used + space > msg->msg_controllen) {
+	size_t room = msg->msg_controllen - *used;
+	if (!msg->msg_control || room < sizeof(struct cmsghdr)) {
 		msg->msg_flags |= MSG_CTRUNC;
-		return false;
+		return;
 	}
-	struct cmsghdr c = { .cmsg_len = CMSG_LEN(len), .cmsg_level = level, .cmsg_type = type };
+	size_t cmlen = CMSG_LEN(len);
+	if (room < cmlen) {
+		msg->msg_flags |= MSG_CTRUNC;
+		cmlen = room;
+	}
+	struct cmsghdr c = { .cmsg_len = cmlen, .cmsg_level = level, .cmsg_type = type };
 	char *p = (char *)msg->msg_control + *used;
-	memset(p, 0, space);
 	memcpy(p, &c, sizeof(c));
-	memcpy(p + CMSG_LEN(0), data, len);
-	*used += space;
-	return true;
+	memcpy(p + CMSG_LEN(0), data, cmlen - CMSG_LEN(0));
+	*used += CMSG_SPACE(len) < room ? CMSG_SPACE(len) : room;
 }
 
 static void pktinfo_out(const struct swrap_sock *s, const struct swrap_dgram *h, struct msghdr *msg)
@@ -217,9 +227,6 @@ ssize_t swrap_dgram_recv(struct swrap_sock *s, struct msghdr *msg, int flags)
 		swrap_addr_out(&h.peer, msg->msg_name, &msg->msg_namelen);
 	else
 		msg->msg_namelen = 0;
-	if (msg->msg_control)
-		pktinfo_out(s, &h, msg);
-	else
-		msg->msg_controllen = 0;
+	pktinfo_out(s, &h, msg); /* without msg_control too: MSG_CTRUNC, as Linux */
 	return n - (ssize_t)sizeof(h);
 }

@@ -31,6 +31,30 @@ static uint32_t shim_flag(int level, int name)
 	return 0;
 }
 
+/* IP_PKTOPTIONS / IPV6_2292PKTOPTIONS: the broker answers with control
+ * messages, as Linux's put_cmsg lays them out. */
+static bool is_pktoptions(int level, int name)
+{
+	return (level == IPPROTO_IP && name == IP_PKTOPTIONS) ||
+	       (level == IPPROTO_IPV6 && name == IPV6_2292PKTOPTIONS);
+}
+
+/* copy_cmsgs copies the n bytes of control messages in buf to val but not
+ * the padding between them, which put_cmsg leaves as the program had it. */
+static void copy_cmsgs(void *val, const uint8_t *buf, size_t n)
+{
+	size_t off = 0;
+	while (off + sizeof(struct cmsghdr) <= n) {
+		struct cmsghdr h;
+		memcpy(&h, buf + off, sizeof(h));
+		size_t cl = h.cmsg_len < n - off ? h.cmsg_len : n - off;
+		if (cl < sizeof(h))
+			break;
+		memcpy((char *)val + off, buf + off, cl);
+		off += CMSG_ALIGN(h.cmsg_len);
+	}
+}
+
 int swrap_so_error(const struct swrap_sock *s)
 {
 	int32_t v = 0;
@@ -75,7 +99,9 @@ static int swrap_getsockopt(struct swrap_sock *s, int level, int name, void *val
 	if (c.rep_len > 0 && !val)
 		return swrap_fail(EFAULT);
 	socklen_t n = c.rep_len < *len ? (socklen_t)c.rep_len : *len;
-	if (n > 0)
+	if (n > 0 && is_pktoptions(level, name))
+		copy_cmsgs(val, buf, n);
+	else if (n > 0)
 		memcpy(val, buf, n);
 	*len = n;
 

@@ -941,6 +941,16 @@ func TestAltNetwork(t *testing.T) {
 	if _, err := h11.Dial("tcp", "127.0.0.10:7"); !errors.Is(err, syscall.ENETUNREACH) {
 		t.Errorf("127.0.0.10 under the 10.53.57.0 plan: %v, want ENETUNREACH", err)
 	}
+	// This plan's broadcast address refuses a TCP connect at once, as
+	// Linux does (tcp_v4_connect); 127.255.255.255 is outside the plan.
+	for _, a := range []string{"10.255.255.255:7", "255.255.255.255:7", "127.255.255.255:7"} {
+		start := time.Now()
+		_, err := h11.DialTimeout("tcp", a, 10*time.Second)
+		if !errors.Is(err, syscall.ENETUNREACH) || time.Since(start) > 2*time.Second {
+			t.Errorf("TCP connect to %s under the 10.53.57.0 plan: %v after %v, want ENETUNREACH at once",
+				a, err, time.Since(start).Round(time.Millisecond))
+		}
+	}
 }
 
 // TestCaptureStartedLater: checksums are left out while nobody captures

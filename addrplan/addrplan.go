@@ -35,6 +35,11 @@ func New(v string) (Plan, error) {
 	return Plan{}, fmt.Errorf("SOCKET_WRAPPER_IPV4_NETWORK=%q: only 127.0.0.0 and 10.53.57.0 are supported", v)
 }
 
+// IfName is the name of host id's one network interface, as the shim shows
+// it to a program (getifaddrs, ip addr) and SO_BINDTODEVICE takes it. Its
+// index is always 1 (the netstack NIC id, reported in IP_PKTINFO).
+func IfName(id int) string { return fmt.Sprintf("swrap%d", id) }
+
 // Network4 returns the IPv4 network address of the plan.
 func (p Plan) Network4() netip.Addr { return netip.AddrFrom4(p.net4) }
 

@@ -52,6 +52,7 @@ type sock struct {
 	// (the listener wanted IPv6 packet options, the peer is not IPv4).
 	accepted, synOpts bool
 	backlog           int    // listen()'s, as TCP_INFO reports it
+	bindDev           string // SO_BINDTODEVICE: "" or the host's interface name
 	filler            uint32 // connect filler bytes still to discard (docs/protocol.md)
 	failed            bool   // a connect failed: the endpoint must be renewed to reuse
 	// ssConnecting is Linux's SS_CONNECTING: a connect was started and no

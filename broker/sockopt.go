@@ -11,6 +11,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
+	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/stack"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -94,6 +96,24 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 			b := ne.AppendUint32(nil, uint32(boolInt(l.Enabled)))
 			b = ne.AppendUint32(b, uint32(l.Timeout/time.Second))
 			return b[:min(optlen, len(b))], 0
+		case unix.SO_BINDTODEVICE:
+			// Linux: nothing (optlen 0) when unbound, else the name
+			// with its NUL; EINVAL if it does not fit.
+			s.mu.Lock()
+			dev := s.bindDev
+			s.mu.Unlock()
+			if dev == "" {
+				return []byte{}, 0
+			}
+			if optlen < len(dev)+1 {
+				return nil, syscall.EINVAL
+			}
+			return append([]byte(dev), 0), 0
+		case unix.SO_BINDTOIFINDEX:
+			s.mu.Lock()
+			bound := s.bindDev != ""
+			s.mu.Unlock()
+			return intVal(boolInt(bound), optlen), 0
 		case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO:
 			s.mu.Lock()
 			d := s.rcvTimeo
@@ -279,6 +299,15 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 		s.mu.Unlock()
 		return 0
 	}
+	if level == unix.SOL_SOCKET && name == unix.SO_BINDTODEVICE {
+		// The name may come without its NUL; Linux reads at most
+		// IFNAMSIZ-1 bytes.
+		n := 0
+		for n < len(val) && n < unix.IFNAMSIZ-1 && val[n] != 0 {
+			n++
+		}
+		return s.bindToDevice(string(val[:n]))
+	}
 	if level == unix.IPPROTO_TCP && name == unix.TCP_CONGESTION {
 		if s.typ != unix.SOCK_STREAM {
 			return syscall.EOPNOTSUPP
@@ -304,6 +333,14 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 			opts.SetKeepAlive(v != 0)
 		case unix.SO_BROADCAST:
 			opts.SetBroadcast(v != 0)
+		case unix.SO_BINDTOIFINDEX:
+			switch v {
+			case 0:
+				return s.bindToDevice("")
+			case int(stack.NICID):
+				return s.bindToDevice(addrplan.IfName(s.host.ID))
+			}
+			return syscall.ENODEV
 		case unix.SO_OOBINLINE, unix.SO_PRIORITY, unix.SO_DEBUG, unix.SO_DONTROUTE:
 			// Accepted, as Linux does; nothing on an emulated host depends
 			// on them.
@@ -553,4 +590,18 @@ func (s *sock) ioctl(req uint32) (int, syscall.Errno) {
 		return v, errno(err)
 	}
 	return 0, syscall.ENOTTY
+}
+
+// bindToDevice is SO_BINDTODEVICE: an emulated host has one interface, so
+// binding to it changes nothing of the routing; "" unbinds, any other name
+// is ENODEV as on Linux. (Linux wants CAP_NET_RAW only to change a binding
+// already made, which this does not model.)
+func (s *sock) bindToDevice(name string) syscall.Errno {
+	if name != "" && name != addrplan.IfName(s.host.ID) {
+		return syscall.ENODEV
+	}
+	s.mu.Lock()
+	s.bindDev = name
+	s.mu.Unlock()
+	return 0
 }

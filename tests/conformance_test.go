@@ -80,7 +80,7 @@ var conformancePrograms = map[string]int{
 	"inq":     14,
 	"poll":    32,
 	"route":   27,
-	"sock":    38,
+	"sock":    41,
 	"stream":  59,
 	"tcpopt":  30,
 	"udp":     47,

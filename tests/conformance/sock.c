@@ -1,6 +1,8 @@
 /* sock.c - socket() errors and socket options. */
 #include "conf.h"
 
+#include <net/if.h>
+
 /* sotype prints SO_TYPE/SO_DOMAIN/SO_PROTOCOL of a new socket. */
 static void sotype(const char *name, int fam, int type)
 {
@@ -93,6 +95,18 @@ int main(void)
 		check("so_linger_set", "%s onoff=%d linger=%d", ok0(r), lg.l_onoff != 0, lg.l_linger);
 
 		check("so_bad_optname", "%s", getint(fd, SOL_SOCKET, 9999));
+		{
+			/* sshd asks SO_BINDTODEVICE of every connection (its VRF):
+			 * an unbound socket answers with nothing. */
+			char dev[IFNAMSIZ] = "x";
+			socklen_t dl = sizeof(dev);
+			int r = getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl);
+			check("so_bindtodevice_unbound", "%s len=%u", ok0(r), dl);
+			r = setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "nosuchdev0", 10);
+			check("so_bindtodevice_unknown", "%s", res(r));
+			r = setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "", 0);
+			check("so_bindtodevice_clear", "%s", res(r));
+		}
 		check("tcp_v6only_on_inet", "%s", getint(fd, IPPROTO_IPV6, IPV6_V6ONLY));
 		set = setint(fd, IPPROTO_IP, IP_TTL, 20);
 		check("ip_ttl_set", "set=%s get=%s", set, getint(fd, IPPROTO_IP, IP_TTL));

@@ -73,7 +73,7 @@ var conformancePrograms = map[string]int{
 	"fdops":   29,
 	"poll":    32,
 	"sock":    38,
-	"stream":  59,
+	"stream":  81,
 	"udp":     47,
 }
 

@@ -289,7 +289,7 @@ static int spawn_broker(void)
 
 /* ---------------------------------------------------- connections -- */
 
-static int dial_cfg(const struct swrap_config *cfg, int *err);
+static int dial_cfg(const struct swrap_config *cfg, int *err, bool current);
 
 /* dial opens a control connection and does HELLO. Returns the fd, or -1
  * with *err set. */
@@ -299,10 +299,10 @@ static int dial_once(int *err)
 	 * malloc: socket() is async-signal-safe). */
 	struct swrap_config cfg;
 	swrap_config_copy(&cfg);
-	return dial_cfg(&cfg, err);
+	return dial_cfg(&cfg, err, true);
 }
 
-static int dial_cfg(const struct swrap_config *cfg, int *err)
+static int dial_cfg(const struct swrap_config *cfg, int *err, bool current)
 {
 	int fd = swrap_libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -342,8 +342,10 @@ static int dial_cfg(const struct swrap_config *cfg, int *err)
 		swrap_libc.close(fd);
 		return -1;
 	}
-	atomic_store(&instance, hex16(hr.instance));
-	atomic_store(&instance_known, true);
+	if (current) {
+		atomic_store(&instance, hex16(hr.instance));
+		atomic_store(&instance_known, true);
+	}
 	return fd;
 }
 
@@ -466,8 +468,30 @@ static void release(int slot)
 	atomic_store(&pool[slot].busy, 0);
 }
 
+/* request_elsewhere: a socket of a SOCKET_WRAPPER_DIR this process used
+ * before is asked about at its own broker, on a connection of its own
+ * (rare: the pool serves the current directory). */
+static int request_elsewhere(struct swrap_call *c, unsigned int tag)
+{
+	struct swrap_config cfg;
+	swrap_config_copy(&cfg);
+	int err = 0, rerr = 0;
+	if (!swrap_config_ctl_path(tag, cfg.ctl_path))
+		return ECONNRESET;
+	int fd = dial_cfg(&cfg, &err, false);
+	if (fd < 0)
+		return ECONNRESET; /* that broker is gone */
+	int t = exchange(fd, c, &rerr);
+	swrap_libc.close(fd);
+	return t ? t : rerr;
+}
+
 int swrap_request(struct swrap_call *c)
 {
+	unsigned int tag = (unsigned int)(c->sock >> SWRAP_ID_TAG_SHIFT);
+	c->sock &= SWRAP_ID_MASK;
+	if (SWRAP_UNLIKELY(tag != 0 && tag != atomic_load_explicit(&swrap_dir_tag, memory_order_relaxed)))
+		return request_elsewhere(c, tag);
 	reset_pool_if_forked();
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int slot = -1, fd = -1, err = 0;

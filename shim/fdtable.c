@@ -84,7 +84,7 @@ void swrap_fd_set(int fd, uint64_t id, uint32_t word)
 	if (!e)
 		return;
 	note_high(fd);
-	store(e, id, (word & ~SWRAP_FD_STATE_MASK) | SWRAP_FD_WRAPPED);
+	store(e, swrap_id_tag(id), (word & ~SWRAP_FD_STATE_MASK) | SWRAP_FD_WRAPPED);
 }
 
 void swrap_fd_forget(int fd)
@@ -277,7 +277,8 @@ static bool classify(int fd, struct swrap_sock *s)
 		swrap_fd_mark_not_wrapped(fd);
 		return false;
 	}
-	swrap_fd_set(fd, id, s->word);
+	s->id = swrap_id_tag(id);
+	swrap_fd_set(fd, s->id, s->word);
 	SWRAP_LOG(SWRAP_LOG_DEBUG, "fd %d: wrapped socket %llx word %#x", fd,
 		  (unsigned long long)id, s->word);
 	return true;

@@ -212,6 +212,9 @@ static int check_dir(const char *v)
  */
 atomic_uint swrap_env_gen;
 atomic_uint swrap_cfg_gen;
+atomic_uint swrap_dir_tag = 1;
+/* ctl_path of each directory tag (untouched pages cost nothing). */
+static char tag_ctl[256][sizeof(swrap_cfg.ctl_path)];
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The last value seen of each variable followed at run time. */
@@ -258,8 +261,15 @@ static void set_dir(const char *v)
 	char old[sizeof(c->ctl_path)];
 	memcpy(old, c->ctl_path, sizeof(old));
 	c->dir_err = check_dir(v);
-	if (c->dir_err == 0 && strcmp(old, c->ctl_path) != 0 && old[0])
-		swrap_broker_config_changed();
+	if (c->dir_err == 0 && strcmp(old, c->ctl_path) != 0) {
+		if (old[0]) {
+			/* Another directory: its sockets get a tag of their own. */
+			unsigned int t = atomic_load(&swrap_dir_tag) % 255 + 1;
+			atomic_store(&swrap_dir_tag, t);
+			swrap_broker_config_changed();
+		}
+		memcpy(tag_ctl[atomic_load(&swrap_dir_tag)], c->ctl_path, sizeof(c->ctl_path));
+	}
 	if (!atomic_load(&c->tracking)) {
 		swrap_fdt_init();
 		atomic_store(&c->tracking, true);
@@ -336,6 +346,18 @@ bool swrap_config_refresh(void)
 		pthread_mutex_unlock(&cfg_lock);
 	}
 	return atomic_load(&swrap_cfg.active);
+}
+
+bool swrap_config_ctl_path(unsigned int tag, char out[108])
+{
+	if (tag == 0 || tag > 255)
+		return false;
+	int locked = pthread_mutex_trylock(&cfg_lock) == 0;
+	memcpy(out, tag_ctl[tag], sizeof(tag_ctl[tag]));
+	if (locked)
+		pthread_mutex_unlock(&cfg_lock);
+	out[107] = '\0';
+	return out[0] != '\0';
 }
 
 void swrap_config_copy(struct swrap_config *out)

@@ -145,6 +145,27 @@ bool swrap_config_refresh(void);
 /* A consistent copy of the configuration (paths may change at run time). */
 void swrap_config_copy(struct swrap_config *out);
 
+/*
+ * Socket ids as the fd table keeps them carry, in their top byte, a tag
+ * (1..255) for the SOCKET_WRAPPER_DIR whose broker made the socket (broker
+ * ids are small counters). A socket of a directory the process used before
+ * is then still asked about at its own broker (broker.c). The tag is
+ * stripped before a request goes out.
+ */
+#define SWRAP_ID_TAG_SHIFT 56
+#define SWRAP_ID_MASK ((UINT64_C(1) << SWRAP_ID_TAG_SHIFT) - 1)
+/* The tag of the current directory. */
+extern atomic_uint swrap_dir_tag;
+/* id with the current tag unless it has one. */
+static inline uint64_t swrap_id_tag(uint64_t id)
+{
+	if (id >> SWRAP_ID_TAG_SHIFT)
+		return id;
+	return id | (uint64_t)atomic_load_explicit(&swrap_dir_tag, memory_order_relaxed) << SWRAP_ID_TAG_SHIFT;
+}
+/* The control socket path of the directory with tag; false if unknown. */
+bool swrap_config_ctl_path(unsigned int tag, char out[108]);
+
 /* swrap_init makes sure symbols and configuration are loaded. Cheap. */
 static inline void swrap_init(void)
 {

@@ -70,8 +70,10 @@ func preloadOnlyEnv(t *testing.T) []string {
 // setenv()ed DIR, DEFAULT_IFACE=11 and PCAP_FILE (TCP with a server on
 // host 10 seen from 127.0.0.11, hashes checked; UDP echo from 127.0.0.11), limited by
 // MAX_SOCKETS set at run time (ENFILE for the sixth socket), and plain
-// again after unsetenv(), while its wrapped socket keeps working. The
-// capture the program asked for shows its exchange.
+// again after unsetenv(), while its wrapped socket keeps working; then
+// wrapped in a second directory (another broker, host 12) while that socket
+// still answers for itself at the first broker. The capture the program
+// asked for shows its exchange.
 func TestRuntimeEnv(t *testing.T) {
 	bin := buildTestdataC(t, "runtimeenv")
 	dir := swrapDir(t)
@@ -123,9 +125,19 @@ func TestRuntimeEnv(t *testing.T) {
 		}
 	}()
 
+	dir2 := swrapDir(t)
+	startBroker(t, dir2)
+	ln2, err := swrapnet.MustJoin(dir2, 10).Listen("tcp", "127.0.0.10:7630")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	srv2 := &hashServer{}
+	go srv2.serve(ln2)
+
 	ctx := testCtx(t, 60*time.Second)
 	nport := nl.Addr().(*net.TCPAddr).Port
-	out, stderr, err := runCmd(newCmd(ctx, preloadOnlyEnv(t), bin, itoa(nport), "7610", "7611", dir, capFile))
+	out, stderr, err := runCmd(newCmd(ctx, preloadOnlyEnv(t), bin, itoa(nport), "7610", "7611", dir, capFile, dir2, "7630"))
 	if err != nil {
 		t.Fatalf("runtimeenv: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
 	}
@@ -140,6 +152,10 @@ func TestRuntimeEnv(t *testing.T) {
 		"enabled_after_unsetenv 0",
 		"native_after_local 127.0.0.1",
 		"wrapped_tcp_after_unsetenv bytes=50000 hash=",
+		"dir2_local 127.0.0.12",
+		"dir2_tcp bytes=30000 hash=",
+		"dir1_socket local=127.0.0.11 peer=127.0.0.10:7610",
+		"dir1_tcp_after_dir2 bytes=20000 hash=",
 		"DONE",
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -153,10 +169,15 @@ func TestRuntimeEnv(t *testing.T) {
 	}
 
 	srv.mu.Lock()
-	if len(srv.peers) != 1 || !strings.HasPrefix(srv.peers[0], "127.0.0.11:") || srv.bytes != 150000 {
-		t.Errorf("wrapped server saw peers %v and %d bytes, want one from 127.0.0.11 and 150000", srv.peers, srv.bytes)
+	if len(srv.peers) != 1 || !strings.HasPrefix(srv.peers[0], "127.0.0.11:") || srv.bytes != 170000 {
+		t.Errorf("wrapped server saw peers %v and %d bytes, want one from 127.0.0.11 and 170000", srv.peers, srv.bytes)
 	}
 	srv.mu.Unlock()
+	srv2.mu.Lock()
+	if len(srv2.peers) != 1 || !strings.HasPrefix(srv2.peers[0], "127.0.0.12:") || srv2.bytes != 30000 {
+		t.Errorf("second directory's server saw peers %v and %d bytes, want one from 127.0.0.12 and 30000", srv2.peers, srv2.bytes)
+	}
+	srv2.mu.Unlock()
 	nmu.Lock()
 	if len(nativePeers) != 2 || nativePeers[0] != "127.0.0.1" || nativePeers[1] != "127.0.0.1" {
 		t.Errorf("native listener saw %v, want two connections from 127.0.0.1", nativePeers)
@@ -183,9 +204,9 @@ func TestRuntimeEnv(t *testing.T) {
 			udp++
 		}
 	}
-	// 150000 data bytes and two 4-byte headers; two 16-byte answers.
-	if toSrv != 150008 || fromSrv != 32 || udp != 2 {
-		t.Errorf("capture: %d TCP payload bytes 127.0.0.11 -> 127.0.0.10:7610, %d back, %d UDP frames; want 150008, 32, 2",
+	// 170000 data bytes and three 4-byte headers; three 16-byte answers.
+	if toSrv != 170012 || fromSrv != 48 || udp != 2 {
+		t.Errorf("capture: %d TCP payload bytes 127.0.0.11 -> 127.0.0.10:7610, %d back, %d UDP frames; want 170012, 48, 2",
 			toSrv, fromSrv, udp)
 	}
 }

@@ -3,7 +3,7 @@
  * as test suites do in their set-up and tear-down code. Started under the
  * shim with no SOCKET_WRAPPER_* variable (TestRuntimeEnv):
  *
- *   runtimeenv NATIVE_PORT TCP_PORT UDP_PORT DIR PCAP
+ *   runtimeenv NATIVE_PORT TCP_PORT UDP_PORT DIR PCAP DIR2 PORT2
  *
  *  1. socket_wrapper_enabled() is false; a TCP connect to 127.0.0.1:NATIVE_PORT
  *     (a real listener) gets a plain socket;
@@ -14,7 +14,11 @@
  *  3. setenv MAX_SOCKETS=5: with 2 wrapped sockets open, 3 more are created
  *     and the next fails with ENFILE;
  *  4. unsetenv all: disabled; a new socket is plain again (native connect);
- *     the wrapped TCP socket of step 2 still exchanges data.
+ *     the wrapped TCP socket of step 2 still exchanges data;
+ *  5. setenv DIR=DIR2 (another network), DEFAULT_IFACE=12: a TCP exchange with
+ *     DIR2's server on 127.0.0.10:PORT2 from 127.0.0.12, while the socket of
+ *     step 2 still reports its own addresses (asked at DIR's broker) and
+ *     exchanges data.
  *
  * Prints "KEY value" lines for the test to check, and exits 0, or prints
  * "FAIL ..." and exits 1.
@@ -150,8 +154,8 @@ static void native(const char *what, int port)
 
 int main(int argc, char **argv)
 {
-	if (argc != 6)
-		fail("usage: runtimeenv NATIVE_PORT TCP_PORT UDP_PORT DIR PCAP");
+	if (argc != 8)
+		fail("usage: runtimeenv NATIVE_PORT TCP_PORT UDP_PORT DIR PCAP DIR2 PORT2");
 	int nport = atoi(argv[1]), tport = atoi(argv[2]), uport = atoi(argv[3]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (char **e = environ; *e; e++)
@@ -213,6 +217,22 @@ int main(int argc, char **argv)
 	printf("enabled_after_unsetenv %d\n", enabled());
 	native("native_after", nport);
 	exchange("wrapped_tcp_after_unsetenv", w, 50000, 2);
+
+	/* 5. Another directory. */
+	if (setenv("SOCKET_WRAPPER_DIR", argv[6], 1) || setenv("SOCKET_WRAPPER_DEFAULT_IFACE", "12", 1))
+		fail("setenv");
+	int w2 = tcp_connect("127.0.0.10", atoi(argv[7]));
+	printf("dir2_local %s\n", local(w2));
+	exchange("dir2_tcp", w2, 30000, 3);
+	struct sockaddr_in pa;
+	socklen_t pl = sizeof(pa);
+	if (getpeername(w, (struct sockaddr *)&pa, &pl) != 0)
+		fail("getpeername of the first directory's socket");
+	char ps[32];
+	inet_ntop(AF_INET, &pa.sin_addr, ps, sizeof(ps));
+	printf("dir1_socket local=%s peer=%s:%d\n", local(w), ps, ntohs(pa.sin_port));
+	exchange("dir1_tcp_after_dir2", w, 20000, 4);
+	close(w2);
 	close(w);
 	printf("DONE\n");
 	return 0;

@@ -258,9 +258,20 @@ static void set_dir(const char *v)
 		atomic_store(&c->active, false);
 		return;
 	}
+	/* The value validated last: set again after an unset, it keeps its
+	 * result (the process may have dropped the rights to check it). */
+	static char checked[PATH_MAX];
+	static int checked_err;
 	char old[sizeof(c->ctl_path)];
 	memcpy(old, c->ctl_path, sizeof(old));
+	if (checked[0] && strcmp(checked, v) == 0) {
+		c->dir_err = checked_err;
+		atomic_store(&c->active, true);
+		return;
+	}
 	c->dir_err = check_dir(v);
+	snprintf(checked, sizeof(checked), "%s", v);
+	checked_err = c->dir_err;
 	if (c->dir_err == 0 && strcmp(old, c->ctl_path) != 0) {
 		if (old[0]) {
 			/* Another directory: its sockets get a tag of their own. */

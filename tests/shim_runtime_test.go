@@ -72,7 +72,8 @@ func preloadOnlyEnv(t *testing.T) []string {
 // MAX_SOCKETS set at run time (ENFILE for the sixth socket), and plain
 // again after unsetenv(), while its wrapped socket keeps working; then
 // wrapped in a second directory (another broker, host 12) while that socket
-// still answers for itself at the first broker. The capture the program
+// still answers for itself at the first broker; socket_wrapper_enabled()
+// follows an environ the program replaced itself. The capture the program
 // asked for shows its exchange.
 func TestRuntimeEnv(t *testing.T) {
 	bin := buildTestdataC(t, "runtimeenv")
@@ -156,6 +157,7 @@ func TestRuntimeEnv(t *testing.T) {
 		"dir2_tcp bytes=30000 hash=",
 		"dir1_socket local=127.0.0.11 peer=127.0.0.10:7610",
 		"dir1_tcp_after_dir2 bytes=20000 hash=",
+		"environ_edit enabled=1 then=0",
 		"DONE",
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -18,7 +18,9 @@
  *  5. setenv DIR=DIR2 (another network), DEFAULT_IFACE=12: a TCP exchange with
  *     DIR2's server on 127.0.0.10:PORT2 from 127.0.0.12, while the socket of
  *     step 2 still reports its own addresses (asked at DIR's broker) and
- *     exchanges data.
+ *     exchanges data;
+ *  6. unsetenv, then environ replaced by the program itself (no setenv):
+ *     socket_wrapper_enabled() follows it both ways.
  *
  * Prints "KEY value" lines for the test to check, and exits 0, or prints
  * "FAIL ..." and exits 1.
@@ -234,6 +236,17 @@ int main(int argc, char **argv)
 	exchange("dir1_tcp_after_dir2", w, 20000, 4);
 	close(w2);
 	close(w);
+
+	/* 6. environ edited directly. */
+	if (unsetenv("SOCKET_WRAPPER_DIR") || unsetenv("SOCKET_WRAPPER_DEFAULT_IFACE"))
+		fail("unsetenv");
+	char **saved = environ, var[4200];
+	snprintf(var, sizeof(var), "SOCKET_WRAPPER_DIR=%s", argv[4]);
+	char *mine[] = { var, NULL };
+	environ = mine;
+	int on = enabled();
+	environ = saved;
+	printf("environ_edit enabled=%d then=%d\n", on, enabled());
 	printf("DONE\n");
 	return 0;
 }

@@ -345,14 +345,26 @@ static void reload(void)
 	}
 }
 
+/* lock_briefly takes cfg_lock, waiting a little at most: never a blocking
+ * lock, as a signal handler may have interrupted this thread's own
+ * refresh. Refreshes are short. */
+static bool lock_briefly(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (pthread_mutex_trylock(&cfg_lock) == 0)
+			return true;
+		sched_yield();
+	}
+	return false;
+}
+
 bool swrap_config_refresh(void)
 {
 	swrap_init();
 	/* Inside a seccomp sandbox the checks could be fatal system calls
-	 * (and such a process does not reconfigure itself). A thread that
-	 * finds the lock taken (or a signal handler interrupting a refresh)
-	 * uses the configuration as it is. */
-	if (!swrap_sandboxed() && pthread_mutex_trylock(&cfg_lock) == 0) {
+	 * (and such a process does not reconfigure itself). Without the lock
+	 * the configuration is used as it is. */
+	if (!swrap_sandboxed() && lock_briefly()) {
 		reload();
 		pthread_mutex_unlock(&cfg_lock);
 	}
@@ -363,7 +375,7 @@ bool swrap_config_ctl_path(unsigned int tag, char out[108])
 {
 	if (tag == 0 || tag > 255)
 		return false;
-	int locked = pthread_mutex_trylock(&cfg_lock) == 0;
+	bool locked = lock_briefly();
 	memcpy(out, tag_ctl[tag], sizeof(tag_ctl[tag]));
 	if (locked)
 		pthread_mutex_unlock(&cfg_lock);
@@ -373,12 +385,7 @@ bool swrap_config_ctl_path(unsigned int tag, char out[108])
 
 void swrap_config_copy(struct swrap_config *out)
 {
-	/* Never a blocking lock: a signal handler may have interrupted this
-	 * thread's own refresh. Refreshes are short; after a while the copy
-	 * is taken as it is. */
-	int locked = 0;
-	for (int i = 0; i < 1000 && !(locked = pthread_mutex_trylock(&cfg_lock) == 0); i++)
-		sched_yield();
+	bool locked = lock_briefly(); /* else taken as it is */
 	memcpy(out, &swrap_cfg, sizeof(*out));
 	if (locked)
 		pthread_mutex_unlock(&cfg_lock);

@@ -267,8 +267,11 @@ func TestSeccompSandbox(t *testing.T) {
 					}
 				case !strings.HasPrefix(out, "reset write=EPIPE") && !strings.HasPrefix(out, "reset write=ECONNRESET"):
 					t.Errorf("writes after a reset: %q, want EPIPE or ECONNRESET", out)
-				case sig == "handler" && strings.HasPrefix(out, "reset write=EPIPE") && !strings.HasSuffix(out, "sigpipe=1"):
-					t.Errorf("EPIPE with a SIGPIPE handler: %q, want the one signal the kernel sends", out)
+				case sig == "handler" && !strings.HasSuffix(out, "sigpipe=1") && !strings.HasSuffix(out, "sigpipe=0"):
+					// One SIGPIPE, from the kernel; none when the write was
+					// waiting for buffer space as the broker closed its end
+					// (sock_alloc_send_pskb fails with EPIPE and no signal).
+					t.Errorf("EPIPE with a SIGPIPE handler: %q, want at most the one signal the kernel sends", out)
 				}
 			})
 		}

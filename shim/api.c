@@ -4,10 +4,11 @@
  */
 #include "swrap.h"
 
-/* True iff SOCKET_WRAPPER_DIR is set and usable. */
+/* True iff SOCKET_WRAPPER_DIR is set (now: the environment is looked at)
+ * and usable. */
 SWRAP_EXPORT bool socket_wrapper_enabled(void)
 {
-	return swrap_on() && swrap_cfg.dir_err == 0;
+	return swrap_config_refresh() && swrap_cfg.dir_err == 0;
 }
 
 /* The program says fd is not an inet socket: no need to ever classify it. */

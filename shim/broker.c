@@ -49,7 +49,8 @@
 
 struct slot {
 	atomic_int busy;
-	atomic_int fd; /* -1: no connection */
+	atomic_int fd;    /* -1: no connection */
+	atomic_uint gen;  /* pool_gen when fd was dialled */
 };
 static struct slot pool[POOL_SLOTS] = {
 	[0 ... POOL_SLOTS - 1] = { .busy = 0, .fd = -1 },
@@ -62,6 +63,7 @@ static atomic_int acquiring;      /* one thread per process takes a ticket */
 static atomic_int starting;       /* one thread per process spawns the broker */
 static _Atomic uint64_t instance; /* broker instance from the last HELLO */
 static atomic_bool instance_known;
+static atomic_uint pool_gen;      /* bumped by swrap_broker_config_changed */
 
 extern char **environ;
 
@@ -228,6 +230,8 @@ static void broker_path(char *out, size_t cap)
  * program's own pthread_atfork handlers do not run for our helper. */
 static int spawn_broker(void)
 {
+	static struct swrap_config cfg; /* under `starting`: one spawner at a time */
+	swrap_config_copy(&cfg);
 	char path[PATH_MAX];
 	broker_path(path, sizeof(path));
 	if (!path[0]) {
@@ -252,7 +256,7 @@ static int spawn_broker(void)
 		if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
 			envp[k++] = *e;
 	envp[k] = NULL;
-	char *argv[] = { path, (char *)"--on-demand", (char *)"--dir", swrap_cfg.dir, NULL };
+	char *argv[] = { path, (char *)"--on-demand", (char *)"--dir", cfg.dir, NULL };
 	struct rlimit rl;
 	long maxfd = (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 		      rl.rlim_cur < 65536) ? (long)rl.rlim_cur : 65536;
@@ -262,7 +266,7 @@ static int spawn_broker(void)
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
 
-	SWRAP_LOG(SWRAP_LOG_DEBUG, "starting %s --on-demand --dir %s", path, swrap_cfg.dir);
+	SWRAP_LOG(SWRAP_LOG_DEBUG, "starting %s --on-demand --dir %s", path, cfg.dir);
 	long pid = swrap_libc.syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
 	if (pid < 0) {
 		int e = errno;
@@ -303,20 +307,22 @@ static int spawn_broker(void)
 
 /* ---------------------------------------------------- connections -- */
 
-/* hello does HELLO on a new control connection fd; closes it on failure.
- * Returns fd, or -1 with *err set (EACCES: the broker refused us). */
-static int hello(int fd, int *err)
+/* hello does HELLO on a new control connection fd for configuration cfg;
+ * closes it on failure. Returns fd, or -1 with *err set (EACCES: the broker
+ * refused us). current: cfg is the process's configuration now, whose
+ * broker instance is then remembered. */
+static int hello(int fd, const struct swrap_config *cfg, bool current, int *err)
 {
-	struct swrap_hello h = { .pid = (uint32_t)getpid(), .iface = swrap_cfg.iface };
-	memcpy(h.comm, swrap_cfg.comm, sizeof(h.comm));
+	struct swrap_hello h = { .pid = (uint32_t)getpid(), .iface = cfg->iface };
+	memcpy(h.comm, cfg->comm, sizeof(h.comm));
 	struct swrap_hello_rep hr;
 	memset(&hr, 0, sizeof(hr));
 	struct swrap_call c = {
 		.op = SWRAP_OP_HELLO,
 		.body = &h,
 		.body_len = sizeof(h),
-		.body2 = swrap_cfg.pcap[0] ? swrap_cfg.pcap : NULL,
-		.body2_len = strlen(swrap_cfg.pcap),
+		.body2 = cfg->pcap[0] ? cfg->pcap : NULL,
+		.body2_len = strlen(cfg->pcap),
 		.rep = &hr,
 		.rep_cap = sizeof(hr),
 	};
@@ -328,14 +334,27 @@ static int hello(int fd, int *err)
 		swrap_libc.close(fd);
 		return -1;
 	}
-	atomic_store(&instance, hex16(hr.instance));
-	atomic_store(&instance_known, true);
+	if (current) {
+		atomic_store(&instance, hex16(hr.instance));
+		atomic_store(&instance_known, true);
+	}
 	return fd;
 }
+
+static int dial_cfg(const struct swrap_config *cfg, int *err, bool current);
 
 /* dial_once connects to broker.sock and does HELLO. Returns the fd, or -1
  * with *err set. */
 static int dial_once(int *err)
+{
+	/* The paths may change at run time (init.c): work on a copy (no
+	 * malloc: socket() is async-signal-safe). */
+	struct swrap_config cfg;
+	swrap_config_copy(&cfg);
+	return dial_cfg(&cfg, err, true);
+}
+
+static int dial_cfg(const struct swrap_config *cfg, int *err, bool current)
 {
 	int fd = swrap_libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -343,7 +362,7 @@ static int dial_once(int *err)
 		return -1;
 	}
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", swrap_cfg.ctl_path);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cfg->ctl_path);
 	int r;
 	do
 		r = swrap_libc.connect(fd, (struct sockaddr *)&sun, sizeof(sun));
@@ -353,7 +372,7 @@ static int dial_once(int *err)
 		swrap_libc.close(fd);
 		return -1;
 	}
-	return hello(fd, err);
+	return hello(fd, cfg, current, err);
 }
 
 /* newctl asks the broker for a new control connection on via (NEWCTL) and
@@ -371,7 +390,9 @@ static int newctl(int via, int *err, bool *via_dead)
 		*err = t ? t : rerr ? rerr : EPROTO;
 		return -1;
 	}
-	return hello(fd, err);
+	struct swrap_config cfg;
+	swrap_config_copy(&cfg);
+	return hello(fd, &cfg, true, err);
 }
 
 /* net_hash names the network of the current configuration (FNV-1a of
@@ -580,8 +601,58 @@ void swrap_broker_fds_closing(unsigned int first, unsigned int last)
 	}
 }
 
+void swrap_broker_config_changed(void)
+{
+	atomic_fetch_add(&pool_gen, 1);
+	atomic_store(&instance_known, false);
+	/* Idle connections go now; a busy one when its user releases it. */
+	for (int i = 0; i < POOL_SLOTS; i++) {
+		int z = 0;
+		if (atomic_compare_exchange_strong(&pool[i].busy, &z, 1)) {
+			int fd = atomic_exchange(&pool[i].fd, -1);
+			if (fd >= 0)
+				swrap_libc.close(fd);
+			atomic_store(&pool[i].busy, 0);
+		}
+	}
+}
+
+/* release gives a slot back, closing a connection of an older
+ * configuration. */
+static void release(int slot)
+{
+	if (atomic_load(&pool[slot].gen) != atomic_load(&pool_gen)) {
+		int fd = atomic_exchange(&pool[slot].fd, -1);
+		if (fd >= 0)
+			swrap_libc.close(fd);
+	}
+	atomic_store(&pool[slot].busy, 0);
+}
+
+/* request_elsewhere: a socket of a SOCKET_WRAPPER_DIR this process used
+ * before is asked about at its own broker, on a connection of its own
+ * (rare: the pool serves the current directory). */
+static int request_elsewhere(struct swrap_call *c, unsigned int tag)
+{
+	struct swrap_config cfg;
+	swrap_config_copy(&cfg);
+	int err = 0, rerr = 0;
+	if (!swrap_config_ctl_path(tag, cfg.ctl_path))
+		return ECONNRESET;
+	int fd = dial_cfg(&cfg, &err, false);
+	if (fd < 0)
+		return ECONNRESET; /* that broker is gone */
+	int t = exchange(fd, c, &rerr);
+	swrap_libc.close(fd);
+	return t ? t : rerr;
+}
+
 int swrap_request(struct swrap_call *c)
 {
+	unsigned int tag = (unsigned int)(c->sock >> SWRAP_ID_TAG_SHIFT);
+	c->sock &= SWRAP_ID_MASK;
+	if (SWRAP_UNLIKELY(tag != 0 && tag != atomic_load_explicit(&swrap_dir_tag, memory_order_relaxed)))
+		return request_elsewhere(c, tag);
 	reset_pool_if_forked();
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int slot = -1, fd = -1, err = 0;
@@ -594,9 +665,16 @@ int swrap_request(struct swrap_call *c)
 				break;
 			}
 		}
-		if (slot >= 0)
+		if (slot >= 0) {
 			fd = atomic_load(&pool[slot].fd);
+			if (fd >= 0 && atomic_load(&pool[slot].gen) != atomic_load(&pool_gen)) {
+				atomic_store(&pool[slot].fd, -1); /* of an older configuration */
+				swrap_libc.close(fd);
+				fd = -1;
+			}
+		}
 		if (fd < 0) {
+			unsigned int gen = atomic_load(&pool_gen);
 			fd = dial(c->may_start, &err);
 			if (fd < 0) {
 				if (slot >= 0)
@@ -605,8 +683,10 @@ int swrap_request(struct swrap_call *c)
 				/* Existing sockets of a dead broker: connection reset. */
 				return c->may_start ? err : ECONNRESET;
 			}
-			if (slot >= 0)
+			if (slot >= 0) {
+				atomic_store(&pool[slot].gen, gen);
 				atomic_store(&pool[slot].fd, fd);
+			}
 		}
 
 		int rerr = 0, t = exchange(fd, c, &rerr);
@@ -629,7 +709,7 @@ int swrap_request(struct swrap_call *c)
 			return t;
 		}
 		if (slot >= 0)
-			atomic_store(&pool[slot].busy, 0);
+			release(slot);
 		else
 			swrap_libc.close(fd);
 		SWRAP_LOG(SWRAP_LOG_TRACE, "op %u sock %llx -> err %d len %zu", c->op,

@@ -16,7 +16,7 @@
 
 static inline int fresh(int fd)
 {
-	if (fd >= 0 && swrap_cfg.active)
+	if (fd >= 0 && atomic_load_explicit(&swrap_cfg.tracking, memory_order_relaxed))
 		swrap_fd_forget(fd);
 	return fd;
 }

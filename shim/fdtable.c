@@ -28,7 +28,7 @@ struct fd_entry {
 };
 
 static struct fd_entry *table;
-static size_t table_size;
+static size_t table_size; /* published after table (release): the table may appear at run time */
 static atomic_int wrapped_count;   /* entries in state WRAPPED */
 static atomic_uint high_water;     /* 1 + highest fd ever stored */
 
@@ -50,12 +50,12 @@ void swrap_fdt_init(void)
 		return;
 	}
 	table = p;
-	table_size = n;
+	__atomic_store_n(&table_size, n, __ATOMIC_RELEASE);
 }
 
 static inline struct fd_entry *entry(int fd)
 {
-	if (fd < 0 || (size_t)fd >= table_size)
+	if (fd < 0 || (size_t)fd >= __atomic_load_n(&table_size, __ATOMIC_ACQUIRE))
 		return NULL;
 	return &table[fd];
 }
@@ -84,7 +84,7 @@ void swrap_fd_set(int fd, uint64_t id, uint32_t word)
 	if (!e)
 		return;
 	note_high(fd);
-	store(e, id, (word & ~SWRAP_FD_STATE_MASK) | SWRAP_FD_WRAPPED);
+	store(e, swrap_id_tag(id), (word & ~SWRAP_FD_STATE_MASK) | SWRAP_FD_WRAPPED);
 }
 
 void swrap_fd_forget(int fd)
@@ -277,7 +277,8 @@ static bool classify(int fd, struct swrap_sock *s)
 		swrap_fd_mark_not_wrapped(fd);
 		return false;
 	}
-	swrap_fd_set(fd, id, s->word);
+	s->id = swrap_id_tag(id);
+	swrap_fd_set(fd, s->id, s->word);
 	SWRAP_LOG(SWRAP_LOG_DEBUG, "fd %d: wrapped socket %llx word %#x", fd,
 		  (unsigned long long)id, s->word);
 	return true;
@@ -286,8 +287,14 @@ static bool classify(int fd, struct swrap_sock *s)
 bool swrap_fd_get(int fd, struct swrap_sock *s)
 {
 	swrap_init();
-	if (!swrap_cfg.active)
-		return false;
+	if (SWRAP_UNLIKELY(!atomic_load_explicit(&swrap_cfg.tracking, memory_order_relaxed))) {
+		/* Never wrapped: only a setenv() since the last look can change
+		 * that (no environment walk per call). */
+		if (atomic_load_explicit(&swrap_env_gen, memory_order_relaxed) ==
+			    atomic_load_explicit(&swrap_cfg_gen, memory_order_relaxed) ||
+		    !swrap_config_refresh())
+			return false;
+	}
 	struct fd_entry *e = entry(fd);
 	if (SWRAP_LIKELY(e != NULL)) {
 		uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire);
@@ -301,7 +308,16 @@ bool swrap_fd_get(int fd, struct swrap_sock *s)
 			return true;
 		}
 	}
-	if (fd < 0)
+	/* An unknown fd. In a seccomp sandbox it is not probed (getsockname
+	 * and STAT could be fatal there): to a program that only reads and
+	 * writes, a wrapped TCP socket not yet known is a stream socket. */
+	if (fd < 0 || swrap_sandboxed())
+		return false;
+	/* Wrapping switched off (and no setenv since): unknown fds are plain.
+	 * Otherwise the configuration is re-read: classifying needs it. */
+	if (!atomic_load(&swrap_cfg.active) && atomic_load(&swrap_env_gen) == atomic_load(&swrap_cfg_gen))
+		return false;
+	if (!swrap_config_refresh())
 		return false;
 	int saved = errno;
 	bool r = classify(fd, s);

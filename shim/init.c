@@ -87,6 +87,16 @@ static void resolve_all(void)
 	resolve(&l->epoll_create, "epoll_create");
 	resolve(&l->epoll_create1, "epoll_create1");
 	swrap_priv_resolve(l);
+	resolve(&l->sigaction, "sigaction");
+	resolve(&l->signal, "signal");
+	resolve(&l->sysv_signal, "__sysv_signal");
+	resolve(&l->bsd_signal, "bsd_signal");
+	resolve(&l->sigset, "sigset");
+	resolve(&l->prctl, "prctl");
+	resolve(&l->setenv, "setenv");
+	resolve(&l->unsetenv, "unsetenv");
+	resolve(&l->putenv, "putenv");
+	resolve(&l->clearenv, "clearenv");
 	if (!l->fcntl64)
 		l->fcntl64 = l->fcntl;
 	if (!l->close_nocancel)
@@ -172,26 +182,222 @@ static int check_dir(const char *v)
 	return 0;
 }
 
+/*
+ * The configuration follows the environment, as socket_wrapper's does: test
+ * programs setenv() SOCKET_WRAPPER_* in their set-up code and unsetenv() them
+ * to switch wrapping off. swrap_config_refresh() re-reads the few variables
+ * at the calls that need the configuration anyway (socket(),
+ * socket_wrapper_enabled(), the classification of an unknown fd), never on
+ * the data path of a known fd. It compares each value with the string seen
+ * last and redoes the work of a variable only when it changed: in
+ * particular SOCKET_WRAPPER_DIR is validated (realpath, access) only when
+ * its value changed, so a process that dropped privileges or chroot()ed
+ * keeps the result it had. setenv/unsetenv/putenv/clearenv bump
+ * swrap_env_gen (env.c), which lets a process that never had
+ * SOCKET_WRAPPER_DIR skip the comparison on its data path.
+ *
+ * Semantics at run time:
+ *  - DIR set: new sockets are wrapped (fd table set up on first use);
+ *    DIR changed: new sockets go to the new directory's broker (the pooled
+ *    control connections are dropped); DIR unset or empty: new sockets are
+ *    plain libc sockets, socket_wrapper_enabled() is false, and the sockets
+ *    already wrapped keep working (and talk to the broker they came from);
+ *  - DEFAULT_IFACE: the host of sockets created from then on (a socket
+ *    lives on its host's stack: existing sockets, bound or not, stay);
+ *  - MAX_SOCKETS: checked by the next socket();
+ *  - PCAP_FILE: a new value reaches the broker with the HELLO of fresh
+ *    control connections, which starts that capture; unsetting it does not
+ *    stop a capture (the broker writes it for the whole network);
+ *  - IPV4_NETWORK is read at start only: it is the address plan of
+ *    sockets that already exist.
+ */
+atomic_uint swrap_env_gen;
+atomic_uint swrap_cfg_gen;
+atomic_uint swrap_dir_tag = 1;
+/* ctl_path of each directory tag (untouched pages cost nothing). */
+static char tag_ctl[256][sizeof(swrap_cfg.ctl_path)];
+static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The last value seen of each variable followed at run time. */
+struct seen {
+	const char *name;
+	bool set;
+	char val[PATH_MAX];
+};
+enum { V_DIR, V_IFACE, V_MAX, V_PCAP, V_DEBUG, V_COUNT };
+static struct seen seen[V_COUNT] = {
+	[V_DIR] = { .name = "SOCKET_WRAPPER_DIR" },
+	[V_IFACE] = { .name = "SOCKET_WRAPPER_DEFAULT_IFACE" },
+	[V_MAX] = { .name = "SOCKET_WRAPPER_MAX_SOCKETS" },
+	[V_PCAP] = { .name = "SOCKET_WRAPPER_PCAP_FILE" },
+	[V_DEBUG] = { .name = "SOCKET_WRAPPER_DEBUGLEVEL" },
+};
+
+/* update reads one variable; returns true (and records it) if it differs
+ * from what was seen last. An empty value counts as unset. */
+static bool update(struct seen *v, const char **out)
+{
+	const char *e = getenv(v->name);
+	if (e && !*e)
+		e = NULL;
+	*out = e;
+	if (!e)
+		return v->set ? (v->set = false, true) : false;
+	if (v->set && strncmp(v->val, e, sizeof(v->val)) == 0)
+		return false;
+	v->set = true;
+	snprintf(v->val, sizeof(v->val), "%s", e);
+	return true;
+}
+
+/* set_dir applies a new SOCKET_WRAPPER_DIR value (NULL: unset). */
+static void set_dir(const char *v)
+{
+	struct swrap_config *c = &swrap_cfg;
+	if (!v) {
+		/* dir and ctl_path stay: sockets already wrapped still use them. */
+		atomic_store(&c->active, false);
+		return;
+	}
+	/* The value validated last: set again after an unset, it keeps its
+	 * result (the process may have dropped the rights to check it). */
+	static char checked[PATH_MAX];
+	static int checked_err;
+	char old[sizeof(c->ctl_path)];
+	memcpy(old, c->ctl_path, sizeof(old));
+	if (checked[0] && strcmp(checked, v) == 0) {
+		c->dir_err = checked_err;
+		atomic_store(&c->active, true);
+		return;
+	}
+	c->dir_err = check_dir(v);
+	snprintf(checked, sizeof(checked), "%s", v);
+	checked_err = c->dir_err;
+	if (c->dir_err == 0 && strcmp(old, c->ctl_path) != 0) {
+		if (old[0]) {
+			/* Another directory: its sockets get a tag of their own. */
+			unsigned int t = atomic_load(&swrap_dir_tag) % 255 + 1;
+			atomic_store(&swrap_dir_tag, t);
+			swrap_broker_config_changed();
+		}
+		memcpy(tag_ctl[atomic_load(&swrap_dir_tag)], c->ctl_path, sizeof(c->ctl_path));
+	}
+	if (!atomic_load(&c->tracking)) {
+		swrap_fdt_init();
+		atomic_store(&c->tracking, true);
+	}
+	atomic_store(&c->active, true);
+}
+
+static void set_pcap(const char *v)
+{
+	struct swrap_config *c = &swrap_cfg;
+	char old[sizeof(c->pcap)];
+	memcpy(old, c->pcap, sizeof(old));
+	c->pcap[0] = '\0';
+	if (v) {
+		char cwd[PATH_MAX];
+		if (v[0] == '/')
+			snprintf(c->pcap, sizeof(c->pcap), "%s", v);
+		else if (getcwd(cwd, sizeof(cwd)) && strlen(cwd) + strlen(v) + 2 <= sizeof(c->pcap)) {
+			strcpy(c->pcap, cwd);
+			strcat(c->pcap, "/");
+			strcat(c->pcap, v);
+		} else
+			defer(__func__, "SOCKET_WRAPPER_PCAP_FILE=%s: path too long", v);
+	}
+	/* A new file reaches the broker with a HELLO on a fresh connection. */
+	if (c->pcap[0] && strcmp(old, c->pcap) != 0)
+		swrap_broker_config_changed();
+}
+
+/* reload re-reads the variables; cfg_lock held. */
+static void reload(void)
+{
+	struct swrap_config *c = &swrap_cfg;
+	const char *v;
+
+	atomic_store(&swrap_cfg_gen, atomic_load(&swrap_env_gen));
+	if (update(&seen[V_DEBUG], &v))
+		c->loglevel = parse_loglevel(v);
+	if (update(&seen[V_IFACE], &v)) {
+		uint32_t iface = 1;
+		if (v) {
+			char *end;
+			long n = strtol(v, &end, 10);
+			iface = (*end == '\0' && n >= 1 && n <= 64) ? (uint32_t)n : 1;
+		}
+		c->iface = iface;
+	}
+	if (update(&seen[V_MAX], &v)) {
+		long n = v ? strtol(v, NULL, 10) : 0;
+		if (n <= 0)
+			n = 65535;
+		if (n > 262140)
+			n = 262140;
+		c->max_sockets = (int)n;
+	}
+	if (update(&seen[V_PCAP], &v))
+		set_pcap(v);
+	if (update(&seen[V_DIR], &v)) {
+		set_dir(v);
+		SWRAP_LOG(SWRAP_LOG_DEBUG, "SOCKET_WRAPPER_DIR=%s: active=%d dir=%s err=%d", v ? v : "(unset)",
+			  (int)atomic_load(&c->active), c->dir, c->dir_err);
+	}
+}
+
+/* lock_briefly takes cfg_lock, waiting a little at most: never a blocking
+ * lock, as a signal handler may have interrupted this thread's own
+ * refresh. Refreshes are short. */
+static bool lock_briefly(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (pthread_mutex_trylock(&cfg_lock) == 0)
+			return true;
+		sched_yield();
+	}
+	return false;
+}
+
+bool swrap_config_refresh(void)
+{
+	swrap_init();
+	/* Inside a seccomp sandbox the checks could be fatal system calls
+	 * (and such a process does not reconfigure itself). Without the lock
+	 * the configuration is used as it is. */
+	if (!swrap_sandboxed() && lock_briefly()) {
+		reload();
+		pthread_mutex_unlock(&cfg_lock);
+	}
+	return atomic_load(&swrap_cfg.active);
+}
+
+bool swrap_config_ctl_path(unsigned int tag, char out[108])
+{
+	if (tag == 0 || tag > 255)
+		return false;
+	bool locked = lock_briefly();
+	memcpy(out, tag_ctl[tag], sizeof(tag_ctl[tag]));
+	if (locked)
+		pthread_mutex_unlock(&cfg_lock);
+	out[107] = '\0';
+	return out[0] != '\0';
+}
+
+void swrap_config_copy(struct swrap_config *out)
+{
+	bool locked = lock_briefly(); /* else taken as it is */
+	memcpy(out, &swrap_cfg, sizeof(*out));
+	if (locked)
+		pthread_mutex_unlock(&cfg_lock);
+}
+
 static void load_config(void)
 {
 	struct swrap_config *c = &swrap_cfg;
 	const char *v;
 
 	snprintf(c->comm, sizeof(c->comm), "%s", program_invocation_short_name);
-	c->loglevel = parse_loglevel(getenv("SOCKET_WRAPPER_DEBUGLEVEL"));
-
-	v = getenv("SOCKET_WRAPPER_DIR");
-	if (!v || !*v)
-		return; /* off: every call goes to libc */
-	c->active = true;
-	c->dir_err = check_dir(v);
-
-	v = getenv("SOCKET_WRAPPER_DEFAULT_IFACE");
-	if (v && *v) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		c->iface = (*end == '\0' && n >= 1 && n <= 64) ? (uint32_t)n : 1;
-	}
 
 	v = getenv("SOCKET_WRAPPER_IPV4_NETWORK");
 	if (v && *v) {
@@ -202,38 +408,15 @@ static void load_config(void)
 				       "SOCKET_WRAPPER_IPV4_NETWORK=%s is not supported "
 				       "(127.0.0.0 or 10.53.57.0); using 127.0.0.0", v);
 	}
-
-	v = getenv("SOCKET_WRAPPER_MAX_SOCKETS");
-	if (v && *v) {
-		long n = strtol(v, NULL, 10);
-		if (n <= 0)
-			n = 65535;
-		if (n > 262140)
-			n = 262140;
-		c->max_sockets = (int)n;
-	}
-
-	v = getenv("SOCKET_WRAPPER_PCAP_FILE");
-	if (v && *v) {
-		char cwd[PATH_MAX];
-		if (v[0] == '/')
-			snprintf(c->pcap, sizeof(c->pcap), "%s", v);
-		else if (getcwd(cwd, sizeof(cwd)) &&
-			 strlen(cwd) + strlen(v) + 2 <= sizeof(c->pcap))
-		{
-			strcpy(c->pcap, cwd);
-			strcat(c->pcap, "/");
-			strcat(c->pcap, v);
-		}
-		else
-			defer(__func__, "SOCKET_WRAPPER_PCAP_FILE=%s: path too long", v);
-	}
+	reload();
 	/* SOCKET_WRAPPER_MTU is read by the broker; SOCKET_WRAPPER_DISABLE_DEEPBIND
 	 * is accepted and has no effect (we never dlopen libc). */
 }
 
 static void atfork_child(void)
 {
+	/* A thread of the parent may have held it across the fork. */
+	pthread_mutex_init(&cfg_lock, NULL);
 	swrap_broker_atfork_child();
 }
 
@@ -250,13 +433,12 @@ void swrap_init_slow(void)
 		return;
 	}
 	resolve_all();
+	swrap_signal_init();
 	load_config();
-	if (swrap_cfg.active) {
-		swrap_fdt_init();
-		pthread_atfork(NULL, NULL, atfork_child);
-	}
-	SWRAP_LOG(SWRAP_LOG_DEBUG, "active=%d dir=%s iface=%u", swrap_cfg.active, swrap_cfg.dir,
-		  swrap_cfg.iface);
+	/* Registered whatever the configuration: wrapping may start later. */
+	pthread_atfork(NULL, NULL, atfork_child);
+	SWRAP_LOG(SWRAP_LOG_DEBUG, "active=%d dir=%s iface=%u", (int)atomic_load(&swrap_cfg.active),
+		  swrap_cfg.dir, swrap_cfg.iface);
 	atomic_store(&init_state, 2);
 	atomic_store_explicit(&swrap_ready, 1, memory_order_release);
 }

@@ -79,7 +79,9 @@ static int swrap_accept(struct swrap_sock *s, struct sockaddr *addr, socklen_t *
 		int fl = swrap_libc.fcntl(nfd, F_GETFL);
 		swrap_libc.fcntl(nfd, F_SETFL, fl | O_NONBLOCK);
 	}
-	swrap_fd_set(nfd, rec.sock, SWRAP_FD_WRAPPED | (s->word & SWF_V6) | SWF_CONNECTED);
+	/* Made by the listener's broker: the listener's directory tag. */
+	swrap_fd_set(nfd, (rec.sock & SWRAP_ID_MASK) | (s->id & ~SWRAP_ID_MASK),
+		     SWRAP_FD_WRAPPED | (s->word & SWF_V6) | SWF_CONNECTED);
 	if (addrlen)
 		swrap_addr_out(&rec.peer, addr, addrlen);
 	SWRAP_LOG(SWRAP_LOG_DEBUG, "fd %d accept = fd %d sock %llx port %u", s->fd, nfd,

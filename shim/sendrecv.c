@@ -29,7 +29,7 @@ ssize_t swrap_recvmsg(int fd, struct msghdr *msg, int flags)
 	struct swrap_sock s;
 	if (!swrap_fd_get(fd, &s)) {
 		ssize_t n = swrap_libc.recvmsg(fd, msg, flags);
-		if (n >= 0 && swrap_cfg.active)
+		if (n >= 0 && swrap_on())
 			swrap_fd_forget_rights(msg);
 		return n;
 	}
@@ -79,12 +79,12 @@ SWRAP_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 	struct swrap_sock s;
 	if (!swrap_fd_get(fd, &s))
 		return swrap_libc.readv(fd, iov, n);
+	if (!(s.word & SWF_DGRAM))
+		return swrap_tcp_readv(&s, iov, n);
 	if (n < 0)
 		return swrap_fail(EINVAL);
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
-	if (s.word & SWF_DGRAM)
-		return swrap_dgram_recv(&s, &m, 0);
-	return swrap_tcp_recv(&s, &m, 0);
+	return swrap_dgram_recv(&s, &m, 0);
 }
 
 SWRAP_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
@@ -92,12 +92,12 @@ SWRAP_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 	struct swrap_sock s;
 	if (!swrap_fd_get(fd, &s))
 		return swrap_libc.writev(fd, iov, n);
+	if (!(s.word & SWF_DGRAM))
+		return swrap_tcp_writev(&s, iov, n);
 	if (n < 0)
 		return swrap_fail(EINVAL);
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
-	if (s.word & SWF_DGRAM)
-		return swrap_dgram_send(&s, &m, 0);
-	return swrap_tcp_send(&s, &m, 0);
+	return swrap_dgram_send(&s, &m, 0);
 }
 
 SWRAP_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -169,7 +169,7 @@ int swrap_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct 
 	struct swrap_sock s;
 	if (!swrap_fd_get(fd, &s)) {
 		int r = swrap_libc.recvmmsg(fd, v, n, flags, t);
-		if (r > 0 && swrap_cfg.active)
+		if (r > 0 && swrap_on())
 			for (int i = 0; i < r; i++)
 				swrap_fd_forget_rights(&v[i].msg_hdr);
 		return r;

@@ -72,8 +72,13 @@ static int swrap_socket(int domain, int type, int protocol)
 
 SWRAP_EXPORT int socket(int domain, int type, int protocol)
 {
-	if (!swrap_on())
-		return swrap_libc.socket(domain, type, protocol);
+	/* The environment decides for each new socket (init.c). */
+	if (!swrap_config_refresh()) {
+		int fd = swrap_libc.socket(domain, type, protocol);
+		if (fd >= 0 && swrap_on())
+			swrap_fd_mark_not_wrapped(fd); /* wrapping was on once: a stale entry may exist */
+		return fd;
+	}
 	return swrap_socket(domain, type, protocol);
 }
 
@@ -83,7 +88,7 @@ SWRAP_EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
 {
 	swrap_init();
 	int r = swrap_libc.socketpair(domain, type, protocol, sv);
-	if (r == 0 && swrap_cfg.active) {
+	if (r == 0 && swrap_on()) {
 		swrap_fd_forget(sv[0]);
 		swrap_fd_forget(sv[1]);
 	}

@@ -11,7 +11,14 @@
  *    and the app end does not report POLLHUP;
  *  - writes never raise SIGPIPE in the kernel (MSG_NOSIGNAL): on EPIPE we ask
  *    SO_ERROR; a pending error is returned without a signal, as Linux does
- *    for ECONNRESET; otherwise we raise SIGPIPE unless MSG_NOSIGNAL;
+ *    for ECONNRESET; otherwise we raise SIGPIPE unless MSG_NOSIGNAL. When
+ *    SIGPIPE is ignored (signal.c) the kernel's signal cannot be seen, and
+ *    write()/writev() are issued as the program made them (then an EPIPE
+ *    still becomes the pending error);
+ *  - in a seccomp sandbox (sandbox.c) read, readv, write and writev are the
+ *    program's own system calls and nothing else: no STAT, no SO_ERROR,
+ *    no filler, no raise(); an EOF is 0 and an EPIPE is what the kernel
+ *    said (with its SIGPIPE). readv is always issued as itself;
  *  - on a socket that is not connected, reads fail with ENOTCONN and writes
  *    with EPIPE (+SIGPIPE), as TCP does, rather than touching the app end
  *    (which for a listener carries accept records);
@@ -31,6 +38,8 @@ static bool connected(struct swrap_sock *s)
 {
 	if (s->word & (SWF_CONNECTED | SWF_CONNECTING))
 		return true;
+	if (swrap_sandboxed())
+		return true; /* no question to the broker: the real call tells */
 	if (!swrap_fd_stat(s))
 		return true; /* broker gone: the real call reports EOF/EPIPE */
 	return (s->word & (SWF_CONNECTED | SWF_CONNECTING)) != 0;
@@ -39,7 +48,7 @@ static bool connected(struct swrap_sock *s)
 /* eof: a read returned 0 for a non-empty buffer. */
 static ssize_t eof(struct swrap_sock *s)
 {
-	if (s->word & SWF_EOF_SEEN)
+	if (s->word & SWF_EOF_SEEN || swrap_sandboxed())
 		return 0;
 	/* The broker reports an error (reset, timeout) by shutting both
 	 * directions of its end, which the app end shows as POLLHUP; so does
@@ -95,8 +104,28 @@ ssize_t swrap_tcp_send(struct swrap_sock *s, const struct msghdr *msg, int flags
 	return n;
 }
 
+/* native_epipe: a write()/writev() issued natively failed with EPIPE; the
+ * kernel raised SIGPIPE (ignored, or the sandbox's business). */
+static ssize_t native_epipe(struct swrap_sock *s)
+{
+	if (swrap_sandboxed())
+		return -1; /* what the kernel said */
+	return epipe(s, MSG_NOSIGNAL);
+}
+
 ssize_t swrap_tcp_write(struct swrap_sock *s, const void *buf, size_t len)
 {
+	if (swrap_native_write()) {
+		if (!swrap_sandboxed()) {
+			swrap_filler_done(s, false);
+			if (!connected(s))
+				return not_connected_write(MSG_NOSIGNAL);
+		}
+		ssize_t n = swrap_libc.write(s->fd, buf, len);
+		if (n < 0 && errno == EPIPE)
+			return native_epipe(s);
+		return n;
+	}
 	swrap_filler_done(s, false);
 	if (!connected(s))
 		return not_connected_write(0);
@@ -104,6 +133,40 @@ ssize_t swrap_tcp_write(struct swrap_sock *s, const void *buf, size_t len)
 	if (n < 0 && errno == EPIPE)
 		return epipe(s, 0);
 	return n;
+}
+
+ssize_t swrap_tcp_writev(struct swrap_sock *s, const struct iovec *iov, int n)
+{
+	if (!swrap_native_write()) {
+		if (n < 0)
+			return swrap_fail(EINVAL);
+		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+		return swrap_tcp_send(s, &m, 0);
+	}
+	if (!swrap_sandboxed()) {
+		swrap_filler_done(s, false);
+		if (!connected(s))
+			return not_connected_write(MSG_NOSIGNAL);
+	}
+	ssize_t r = swrap_libc.writev(s->fd, iov, n);
+	if (r < 0 && errno == EPIPE)
+		return native_epipe(s);
+	return r;
+}
+
+ssize_t swrap_tcp_readv(struct swrap_sock *s, const struct iovec *iov, int n)
+{
+	if (!connected(s))
+		return swrap_fail(ENOTCONN);
+	ssize_t r = swrap_libc.readv(s->fd, iov, n);
+	if (r == 0) {
+		size_t want = 0;
+		for (int i = 0; i < n; i++)
+			want += iov[i].iov_len;
+		if (want > 0)
+			return eof(s);
+	}
+	return r;
 }
 
 ssize_t swrap_tcp_recv(struct swrap_sock *s, struct msghdr *msg, int flags)

@@ -114,14 +114,26 @@ struct swrap_libc {
 	int (*initgroups)(const char *, gid_t);
 	int (*chroot)(const char *);
 	int (*capset)(void *, const void *);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	__sighandler_t (*signal)(int, __sighandler_t);
+	__sighandler_t (*sysv_signal)(int, __sighandler_t);
+	__sighandler_t (*bsd_signal)(int, __sighandler_t);
+	__sighandler_t (*sigset)(int, __sighandler_t);
+	int (*prctl)(int, unsigned long, unsigned long, unsigned long, unsigned long);
+	int (*setenv)(const char *, const char *, int);
+	int (*unsetenv)(const char *);
+	int (*putenv)(char *);
+	int (*clearenv)(void);
 };
 extern struct swrap_libc swrap_libc;
 
 /* ---------------------------------------------------------------- init -- */
 
-/* The configuration, read once from the environment (init.c). */
+/* The configuration from the environment (init.c), followed at run time
+ * by swrap_config_refresh(). */
 struct swrap_config {
-	bool active;           /* SOCKET_WRAPPER_DIR set and non-empty */
+	atomic_bool active;    /* SOCKET_WRAPPER_DIR set and non-empty: new sockets are wrapped */
+	atomic_bool tracking;  /* it was at some point: the fd table is in use */
 	int dir_err;           /* 0 if the dir is usable, else the errno socket() fails with */
 	char dir[PATH_MAX];    /* realpath of SOCKET_WRAPPER_DIR */
 	char ctl_path[108];    /* DIR/swrap/broker.sock */
@@ -138,6 +150,37 @@ extern atomic_int swrap_ready;
 /* Print the configuration problem found at start-up, once per process. */
 void swrap_config_complain(void);
 void swrap_init_slow(void);
+/* Bumped by setenv/unsetenv/putenv/clearenv of SOCKET_WRAPPER_* (env.c). */
+extern atomic_uint swrap_env_gen;
+/* swrap_env_gen when the configuration was last read. */
+extern atomic_uint swrap_cfg_gen;
+/* swrap_config_refresh re-reads the SOCKET_WRAPPER_* variables (cheap when
+ * nothing changed; never on the data path of a known fd) and returns
+ * whether new sockets are to be wrapped. */
+bool swrap_config_refresh(void);
+/* A consistent copy of the configuration (paths may change at run time). */
+void swrap_config_copy(struct swrap_config *out);
+
+/*
+ * Socket ids as the fd table keeps them carry, in their top byte, a tag
+ * (1..255) for the SOCKET_WRAPPER_DIR whose broker made the socket (broker
+ * ids are small counters). A socket of a directory the process used before
+ * is then still asked about at its own broker (broker.c). The tag is
+ * stripped before a request goes out.
+ */
+#define SWRAP_ID_TAG_SHIFT 56
+#define SWRAP_ID_MASK ((UINT64_C(1) << SWRAP_ID_TAG_SHIFT) - 1)
+/* The tag of the current directory. */
+extern atomic_uint swrap_dir_tag;
+/* id with the current tag unless it has one. */
+static inline uint64_t swrap_id_tag(uint64_t id)
+{
+	if (id >> SWRAP_ID_TAG_SHIFT)
+		return id;
+	return id | (uint64_t)atomic_load_explicit(&swrap_dir_tag, memory_order_relaxed) << SWRAP_ID_TAG_SHIFT;
+}
+/* The control socket path of the directory with tag; false if unknown. */
+bool swrap_config_ctl_path(unsigned int tag, char out[108]);
 
 /* ---------------------------------------------------------------- priv -- */
 
@@ -154,11 +197,41 @@ static inline void swrap_init(void)
 		swrap_init_slow();
 }
 
-/* swrap_on: initialise; is wrapping switched on at all (SOCKET_WRAPPER_DIR)? */
+/* swrap_on: initialise; may this process hold wrapped fds (was
+ * SOCKET_WRAPPER_DIR ever set)? Does not look at the environment: whether
+ * new sockets are wrapped is swrap_config_refresh()'s question. */
 static inline bool swrap_on(void)
 {
 	swrap_init();
-	return swrap_cfg.active;
+	return atomic_load_explicit(&swrap_cfg.tracking, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------ signal, sandbox -- */
+
+/* signal.c: SIGPIPE's disposition is SIG_IGN (tracked across signal(),
+ * sigaction() and friends, and syscall(SYS_rt_sigaction)). */
+extern atomic_bool swrap_sigpipe_ignored;
+/* sandbox.c: a seccomp filter (or strict mode) was installed by this
+ * process (prctl, syscall(SYS_seccomp)). The shim then issues no system
+ * call of its own on the data path. */
+extern atomic_bool swrap_seccomp;
+void swrap_signal_init(void);
+/* Re-read SIGPIPE's disposition after the program changed it. */
+void swrap_sigpipe_changed(void);
+/* Policy layers shared with syscall.c. */
+long swrap_prctl_done(long r, int option, unsigned long a2);
+long swrap_seccomp_done(long r, unsigned int op);
+
+static inline bool swrap_sandboxed(void)
+{
+	return atomic_load_explicit(&swrap_seccomp, memory_order_relaxed);
+}
+/* write()/writev() on a connected wrapped socket may be issued as they
+ * are (rather than as send(MSG_NOSIGNAL)/sendmsg()) when the difference
+ * cannot be seen, or must be in a sandbox. */
+static inline bool swrap_native_write(void)
+{
+	return swrap_sandboxed() || atomic_load_explicit(&swrap_sigpipe_ignored, memory_order_relaxed);
 }
 
 /* swrap_fail sets errno from a positive errno value and returns -1: the one
@@ -279,6 +352,9 @@ void swrap_broker_fds_closing(unsigned int first, unsigned int last);
  * any call that may take away its access to broker.sock. Cheap when it
  * holds one. */
 void swrap_broker_ticket(void);
+/* SOCKET_WRAPPER_DIR or the pcap file changed: pooled control connections
+ * are dropped (a busy one when released), fresh ones do a new HELLO. */
+void swrap_broker_config_changed(void);
 
 /* ---------------------------------------------------------------- addr -- */
 
@@ -304,6 +380,10 @@ ssize_t swrap_tcp_send(struct swrap_sock *s, const struct msghdr *msg, int flags
 ssize_t swrap_tcp_recv(struct swrap_sock *s, struct msghdr *msg, int flags);
 ssize_t swrap_tcp_read(struct swrap_sock *s, void *buf, size_t len);
 ssize_t swrap_tcp_write(struct swrap_sock *s, const void *buf, size_t len);
+/* writev/readv: issued as themselves when swrap_native_write() (writev)
+ * or always (readv); see stream.c. */
+ssize_t swrap_tcp_writev(struct swrap_sock *s, const struct iovec *iov, int n);
+ssize_t swrap_tcp_readv(struct swrap_sock *s, const struct iovec *iov, int n);
 
 /* dgram.c: UDP/ICMP data on a wrapped fd (swrap_dgram framing). */
 ssize_t swrap_dgram_send(struct swrap_sock *s, const struct msghdr *msg, int flags);

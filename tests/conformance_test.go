@@ -81,7 +81,7 @@ var conformancePrograms = map[string]int{
 	"poll":    32,
 	"route":   27,
 	"sock":    41,
-	"stream":  59,
+	"stream":  81,
 	"tcpopt":  30,
 	"udp":     47,
 }

@@ -11,6 +11,60 @@ static unsigned char pattern(size_t i)
 	return (unsigned char)((i * 7 + (i >> 12)) & 0xff);
 }
 
+static volatile sig_atomic_t npipe;
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+	npipe++;
+}
+
+/*
+ * sigpipe_case: in a child with SIGPIPE's disposition disp (0 default,
+ * 1 a handler, 2 ignored), break a connection (rst: the peer resets it;
+ * else a local shutdown(SHUT_WR)) and write to it twice with op (0 write,
+ * 1 writev, 2 send without flags). Reports each result with the number of
+ * SIGPIPEs the handler saw so far, and how the child ended (-13: killed by
+ * SIGPIPE before the rest was reported).
+ */
+static void sigpipe_case(const char *name, int disp, bool rst, int op)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		die("pipe");
+	pid_t pid = conf_fork();
+	if (pid == 0) {
+		close(p[0]);
+		signal(SIGPIPE, disp == 0 ? SIG_DFL : disp == 1 ? on_sigpipe : SIG_IGN);
+		int c, s;
+		tcp_pair(AF_INET, &c, &s);
+		if (rst) {
+			struct linger lg = {.l_onoff = 1, .l_linger = 0};
+			setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(s);
+			waitev(c, POLLIN, 5000); /* settle: the RST may still be in flight */
+		} else {
+			shutdown(c, SHUT_WR);
+		}
+		for (int i = 0; i < 2; i++) {
+			struct iovec iov = {"x", 1};
+			long r = op == 0 ? write(c, "x", 1) : op == 1 ? writev(c, &iov, 1) : send(c, "x", 1, 0);
+			char line[64];
+			int n = snprintf(line, sizeof(line), "%s/%d ", res(r), (int)npipe);
+			if (write(p[1], line, n) != n)
+				_exit(3);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	char out[256] = {0};
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof(out) - 1 && (n = read(p[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += n;
+	close(p[0]);
+	check(name, "%sexit=%d", out, waitchild(pid));
+}
+
 int main(void)
 {
 	conf_init("stream");
@@ -198,6 +252,38 @@ int main(void)
 		check("rst_so_error_first", "%s", soerr(c));
 		check("rst_recv_after_so_error", "%s", res(recv(c, buf, sizeof(buf), MSG_DONTWAIT)));
 		close(c);
+	}
+
+	{
+		/* readv and read after a reset: ECONNRESET once, then EOF. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		tcp_pair(AF_INET, &c, &s);
+		setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(s);
+		waitev(c, POLLIN, 5000);
+		struct iovec iov[2] = {{buf, 10}, {buf + 10, 10}};
+		check("rst_readv", "%s", res(readv(c, iov, 2)));
+		check("rst_readv_again", "%s", res(readv(c, iov, 2)));
+		close(c);
+		tcp_pair(AF_INET, &c, &s);
+		setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(s);
+		waitev(c, POLLIN, 5000);
+		check("rst_read", "%s", res(read(c, buf, 10)));
+		check("rst_read_again", "%s", res(read(c, buf, 10)));
+		close(c);
+
+		/* Writes after a reset and after shutdown(SHUT_WR), with SIGPIPE
+		 * default, caught and ignored: which error, which signal. */
+		static const char *const disp[] = {"dfl", "handler", "ign"};
+		static const char *const ops[] = {"write", "writev", "send"};
+		for (int d = 0; d < 3; d++)
+			for (int o = 0; o < 3; o++)
+				for (int r = 0; r < 2; r++) {
+					char name[64];
+					snprintf(name, sizeof(name), "sigpipe_%s_%s_%s", r ? "rst" : "shut_wr", disp[d], ops[o]);
+					sigpipe_case(name, d, r, o);
+				}
 	}
 
 	{

@@ -56,7 +56,11 @@ type realEnv struct {
 func realModes(t *testing.T, limit time.Duration, tools []string, fn func(t *testing.T, e *realEnv)) {
 	for _, name := range []string{"swrap", "native"} {
 		t.Run(name, func(t *testing.T) {
-			paths := []string{needTool(t, "unshare"), needTool(t, "mount")}
+			// unshare and mount only set up the namespace: they need not
+			// be wrapped (mount is setuid).
+			needTool(t, "unshare")
+			needTool(t, "mount")
+			var paths []string
 			for _, tool := range tools {
 				paths = append(paths, needTool(t, tool))
 			}
@@ -68,8 +72,8 @@ func realModes(t *testing.T, limit time.Duration, tools []string, fn func(t *tes
 			writeFile(t, e.resolv, "nameserver 127.0.0.1\n", 0o644)
 			if !e.native {
 				e.dir = swrapDir(t)
+				startBroker(t, e.dir, "SOCKET_WRAPPER_PCAP_FILE="+filepath.Join(e.tmp, "capture.pcap"))
 				requireShimActive(t, e.dir, paths...)
-				startBroker(t, e.dir)
 			}
 			e.ctx = testCtx(t, limit)
 			if e.native {

@@ -23,6 +23,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -47,6 +48,8 @@ type realEnv struct {
 	resolv string // the resolv.conf bind-mounted over /etc/resolv.conf
 	tag    string // REALPROGS_TAG value marking every process of this run
 	netns  int    // native runs: pid of the process holding the network namespace
+	broker *brokerProc
+	pcap   string // the broker's capture (wrapped runs only)
 	ctx    context.Context
 }
 
@@ -72,7 +75,8 @@ func realModes(t *testing.T, limit time.Duration, tools []string, fn func(t *tes
 			writeFile(t, e.resolv, "nameserver 127.0.0.1\n", 0o644)
 			if !e.native {
 				e.dir = swrapDir(t)
-				startBroker(t, e.dir, "SOCKET_WRAPPER_PCAP_FILE="+filepath.Join(e.tmp, "capture.pcap"))
+				e.pcap = filepath.Join(e.tmp, "capture.pcap")
+				e.broker = startBroker(t, e.dir, "SOCKET_WRAPPER_PCAP_FILE="+e.pcap)
 				requireShimActive(t, e.dir, paths...)
 			}
 			e.ctx = testCtx(t, limit)
@@ -290,6 +294,32 @@ func nativeListening(pid int, addr string) bool {
 	return false
 }
 
+// capture stops a wrapped run's broker (its servers see the network go,
+// so call it last) and returns the frames it captured.
+func (e *realEnv) capture() []capturedPacket {
+	e.t.Helper()
+	if !e.broker.stop() {
+		e.t.Fatalf("broker did not stop within 10 s")
+	}
+	pkts, err := readCapture(e.pcap)
+	if err != nil {
+		e.t.Fatalf("reading the capture: %v", err)
+	}
+	return pkts
+}
+
+// syns counts the connection attempts (SYN without ACK) from src to dst
+// (ip:port) in a capture.
+func syns(pkts []capturedPacket, src, dst string) int {
+	n := 0
+	for _, p := range pkts {
+		if p.syn && !p.ack && p.srcIP == src && net.JoinHostPort(p.dstIP, strconv.Itoa(p.dstPort)) == dst {
+			n++
+		}
+	}
+	return n
+}
+
 // logOnFailure adds the named files (server logs) to the test's output if
 // it fails.
 func (e *realEnv) logOnFailure(paths ...string) {
@@ -395,10 +425,20 @@ func TestRealNginx(t *testing.T) {
 		if fileSum(t, got) != bigSum {
 			t.Errorf("the 10 MB file arrived changed (sha256 differs)")
 		}
-		// The workers that served these run as www-data, as packaged.
+		if b, err := os.ReadFile(filepath.Join(e.tmp, "access.log")); err != nil || !strings.Contains(string(b), `"GET /big HTTP/1.1" 200 10485760`) {
+			t.Errorf("nginx's access log does not show the download (%v):\n%s", err, b)
+		} else if !e.native && !strings.Contains(string(b), "127.0.0.12 - - ") {
+			t.Errorf("nginx's access log does not show the client on host 12:\n%s", b)
+		}
 		if !e.native {
-			if b, err := os.ReadFile(filepath.Join(e.tmp, "access.log")); err == nil && !strings.Contains(string(b), "127.0.0.12 - - ") {
-				t.Errorf("nginx's access log does not show the client on host 12:\n%s", b)
+			// On the wire: host 11 opened one connection for both URLs,
+			// host 12 one for the download.
+			pkts := e.capture()
+			if n := syns(pkts, "127.0.0.11", addr); n != 1 {
+				t.Errorf("the capture holds %d connection attempts from host 11 to %s, want 1 (keep-alive)", n, addr)
+			}
+			if n := syns(pkts, "127.0.0.12", addr); n != 1 {
+				t.Errorf("the capture holds %d connection attempts from host 12 to %s, want 1", n, addr)
 			}
 		}
 	})

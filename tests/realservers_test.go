@@ -619,3 +619,85 @@ func TestRealDnsmasq(t *testing.T) {
 		}
 	})
 }
+
+// TestRealRedis: redis-server with Debian's redis.conf, changed to bind
+// 127.0.0.10, stay in the foreground and keep its files in a temporary
+// directory; redis-cli on host 11 stores a 1 MB value, and on host 12 reads
+// it back intact and sees itself as 127.0.0.12 in CLIENT LIST. Protected
+// mode is turned off: as packaged it accepts only peers on 127.0.0.1 or ::1
+// (on Linux too: a client bound to 127.0.0.11 is DENIED), so clients on
+// other hosts need it off, as Redis's own message says.
+func TestRealRedis(t *testing.T) {
+	realModes(t, 60*time.Second, []string{"redis-server", "redis-cli"}, func(t *testing.T, e *realEnv) {
+		server, _ := exec.LookPath("redis-server")
+		cli, _ := exec.LookPath("redis-cli")
+		conf := debianConf(t, "/etc/redis/redis.conf")
+		conf = replaceLine(t, conf, `bind 127.0.0.1 -::1`, "bind 127.0.0.10")
+		conf = replaceLine(t, conf, `protected-mode yes`, "protected-mode no")
+		conf = replaceLine(t, conf, `daemonize yes`, "daemonize no")
+		conf = replaceLine(t, conf, `pidfile /run/redis/redis-server.pid`, "pidfile "+e.tmp+"/redis.pid")
+		conf = replaceLine(t, conf, `logfile /var/log/redis/redis-server.log`, `logfile ""`)
+		conf = replaceLine(t, conf, `dir /var/lib/redis`, "dir "+e.tmp)
+		writeFile(t, filepath.Join(e.tmp, "redis.conf"), conf, 0o644)
+		srv := startProc(t, e.cmd(nil, 10, server, filepath.Join(e.tmp, "redis.conf")), false)
+		e.waitListen(srv, "127.0.0.10:6379")
+
+		// Printable data: redis-cli --raw prints the value and a newline.
+		val := make([]byte, 1<<20)
+		rand.Read(val)
+		for i := range val {
+			val[i] = 'a' + val[i]%26
+		}
+		src := filepath.Join(e.tmp, "value")
+		writeFile(t, src, string(val), 0o644)
+		set := e.cmd(e.step(15*time.Second), 11, cli, "-h", "127.0.0.10", "-x", "set", "big")
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		set.Stdin = f
+		if out, errOut, err := runCmd(set); err != nil || strings.TrimSpace(out) != "OK" {
+			t.Fatalf("redis-cli set on host 11: %v %q %s\n%s", err, out, errOut, srv.describe())
+		}
+		got := e.run(srv, 12, 15*time.Second, cli, "-h", "127.0.0.10", "--raw", "get", "big")
+		if sha256.Sum256([]byte(strings.TrimSuffix(got, "\n"))) != sha256.Sum256(val) {
+			t.Errorf("redis-cli get on host 12: the 1 MB value came back changed (%d bytes)", len(got))
+		}
+		list := e.run(srv, 12, 15*time.Second, cli, "-h", "127.0.0.10", "client", "list")
+		if !strings.Contains(list, " laddr=127.0.0.10:6379 ") || (!e.native && !strings.Contains(list, "addr=127.0.0.12:")) {
+			t.Errorf("CLIENT LIST from host 12 is %q, want addr=127.0.0.12:PORT laddr=127.0.0.10:6379", list)
+		}
+	})
+}
+
+// TestRealMemcached: memcached started as Debian's systemd unit starts it
+// (its systemd-memcached-wrapper reading memcached.conf: 64 MB, port 11211,
+// user memcache), the conf changed only in its -l and -P lines; memccp on
+// host 11 stores a file and memccat on host 12 fetches it, intact.
+func TestRealMemcached(t *testing.T) {
+	wrapper := "/usr/share/memcached/scripts/systemd-memcached-wrapper"
+	realModes(t, 60*time.Second, []string{"memcached", "memccp", "memccat", "perl"}, func(t *testing.T, e *realEnv) {
+		needTool(t, wrapper)
+		memccp, _ := exec.LookPath("memccp")
+		memccat, _ := exec.LookPath("memccat")
+		conf := debianConf(t, "/etc/memcached.conf")
+		if !regexp.MustCompile(`(?m)^-u memcache$`).MatchString(conf) {
+			t.Fatalf("Debian's memcached.conf no longer runs memcached as user memcache")
+		}
+		conf = replaceLine(t, conf, `-l 127.0.0.1`, "-l 127.0.0.10")
+		conf = replaceLine(t, conf, `-P /var/run/memcached/memcached.pid`, "-P "+e.tmp+"/memcached.pid")
+		writeFile(t, filepath.Join(e.tmp, "memcached.conf"), conf, 0o644)
+		srv := startProc(t, e.cmd(nil, 10, wrapper, filepath.Join(e.tmp, "memcached.conf")), false)
+		e.waitListen(srv, "127.0.0.10:11211")
+
+		src := filepath.Join(e.tmp, "item")
+		sum := randomFile(t, src, 500<<10)
+		e.run(srv, 11, 15*time.Second, memccp, "--servers=127.0.0.10", src)
+		back := filepath.Join(e.tmp, "item.back")
+		e.run(srv, 12, 15*time.Second, memccat, "--servers=127.0.0.10", "--file="+back, "item")
+		if fileSum(t, back) != sum {
+			t.Errorf("memccat on host 12: the 500 KB item came back changed")
+		}
+	})
+}

@@ -1,9 +1,10 @@
 package tests
 
-// Real Debian servers (nginx, sshd, smbd, dnsmasq) started with their
-// packaged default configuration, changed only by the lines a user of
-// socket_wrapper would write (listen addresses, ports, paths under a
-// temporary directory), on host 10, with real clients on hosts 11 and 12.
+// Real Debian servers (nginx, sshd, smbd, dnsmasq, redis, memcached)
+// started with their packaged default configuration, changed only by the
+// lines a user of socket_wrapper would write (listen addresses, ports, paths
+// under a temporary directory), on host 10, with real clients on hosts 11
+// and 12.
 //
 // Each scenario runs twice: "swrap", under the real shim, and "native", the
 // same server and clients unwrapped, in a private network namespace whose
@@ -70,7 +71,6 @@ func realModes(t *testing.T, limit time.Duration, tools []string, fn func(t *tes
 			e := &realEnv{t: t, native: name == "native"}
 			e.tmp = realTempDir(t)
 			e.tag = e.tmp
-			t.Cleanup(func() { killTagged(t, e.tag) })
 			e.resolv = filepath.Join(e.tmp, "resolv.conf")
 			writeFile(t, e.resolv, "nameserver 127.0.0.1\n", 0o644)
 			if !e.native {
@@ -79,6 +79,9 @@ func realModes(t *testing.T, limit time.Duration, tools []string, fn func(t *tes
 				e.broker = startBroker(t, e.dir, "SOCKET_WRAPPER_PCAP_FILE="+e.pcap)
 				requireShimActive(t, e.dir, paths...)
 			}
+			// Registered after the broker's cleanup, so it runs first:
+			// stray servers go before the network does.
+			t.Cleanup(func() { killTagged(t, e.tag) })
 			e.ctx = testCtx(t, limit)
 			if e.native {
 				e.startNetns()

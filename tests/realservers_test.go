@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	osuser "os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -140,6 +141,58 @@ func killTagged(t *testing.T, tag string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Errorf("processes tagged %s survive SIGKILL", tag)
+}
+
+// checkRunsAs fails the test unless, within 5 s, some process of the
+// server srv (in its process group, or tagged as this run's) whose command
+// line starts with prefix exists, and all such run as user: the servers
+// drop privileges as packaged, so the test covers what a user runs. (nginx
+// overwrites its environment with its process titles, hence the group.)
+func (e *realEnv) checkRunsAs(srv *proc, prefix, user string) {
+	e.t.Helper()
+	u, err := osuser.Lookup(user)
+	if err != nil {
+		e.t.Fatalf("user %s: %v", user, err)
+	}
+	tag := []byte("REALPROGS_TAG=" + e.tag + "\x00")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(25 * time.Millisecond) {
+		uids := map[string]uint32{} // pid -> uid of the matching processes
+		ents, _ := os.ReadDir("/proc")
+		for _, ent := range ents {
+			dir := filepath.Join("/proc", ent.Name())
+			cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+			if err != nil || !bytes.HasPrefix(cmdline, []byte(prefix)) {
+				continue
+			}
+			env, _ := os.ReadFile(filepath.Join(dir, "environ"))
+			stat, _ := os.ReadFile(filepath.Join(dir, "stat"))
+			// The fields after the parenthesised name: state ppid pgrp.
+			var pgrp int
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+				if f := strings.Fields(string(stat[i+1:])); len(f) > 2 {
+					pgrp, _ = strconv.Atoi(f[2])
+				}
+			}
+			if !bytes.Contains(env, tag) && pgrp != int(srv.pid()) {
+				continue
+			}
+			var st syscall.Stat_t
+			if syscall.Stat(dir, &st) == nil {
+				uids[ent.Name()] = st.Uid
+			}
+		}
+		if len(uids) > 0 {
+			for pid, uid := range uids {
+				if strconv.Itoa(int(uid)) != u.Uid {
+					e.t.Errorf("process %s (%s) runs as uid %d, want %s (%s)", pid, prefix, uid, user, u.Uid)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no process of %s starts with %q after 5 s", srv.describe(), prefix)
+		}
+	}
 }
 
 func writeFile(t *testing.T, path, data string, mode os.FileMode) {
@@ -400,6 +453,7 @@ func TestRealNginx(t *testing.T) {
 		srv := startProc(t, e.cmd(nil, 10, nginx, "-e", filepath.Join(e.tmp, "error.log"),
 			"-c", filepath.Join(e.tmp, "nginx.conf"), "-g", "daemon off;"), false)
 		e.waitListen(srv, addr)
+		e.checkRunsAs(srv, "nginx: worker process", "www-data")
 
 		// Two URLs in one curl: the second must reuse the first's
 		// connection. %{num_connects} is what curl counted (1, then 0), on
@@ -609,6 +663,7 @@ func TestRealDnsmasq(t *testing.T) {
 			"--no-resolv", "--addn-hosts="+hosts, "--port="+strconv.Itoa(port)), false)
 		// Wildcard mode: one socket on 0.0.0.0 per protocol.
 		e.waitListen(srv, "0.0.0.0:"+strconv.Itoa(port))
+		e.checkRunsAs(srv, dnsmasq, "dnsmasq")
 
 		for _, q := range []struct {
 			host  int
@@ -693,6 +748,7 @@ func TestRealMemcached(t *testing.T) {
 		writeFile(t, filepath.Join(e.tmp, "memcached.conf"), conf, 0o644)
 		srv := startProc(t, e.cmd(nil, 10, wrapper, filepath.Join(e.tmp, "memcached.conf")), false)
 		e.waitListen(srv, "127.0.0.10:11211")
+		e.checkRunsAs(srv, "/usr/bin/memcached", "memcache")
 
 		src := filepath.Join(e.tmp, "item")
 		sum := randomFile(t, src, 500<<10)

@@ -5,7 +5,8 @@
  * FIONREAD/SIOCINQ and SIOCOUTQ add what the broker still holds (IOCTL
  * request) to what is queued in the app end; on UDP, FIONREAD is the size
  * of the next datagram's payload, as on Linux. Anything else goes to the
- * real ioctl on the app end.
+ * real ioctl on the app end. The SIOCGIF* interface requests are answered
+ * by ifioctl.c, on any socket.
  */
 #include "swrap.h"
 
@@ -58,6 +59,10 @@ SWRAP_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
+	int r;
+	/* interface requests, on any socket: ifioctl.c */
+	if (SWRAP_UNLIKELY(swrap_ifioctl_req(req)) && swrap_on() && swrap_ifioctl(fd, req, arg, &r))
+		return r;
 	struct swrap_sock s;
 	if (!swrap_fd_get(fd, &s))
 		return swrap_libc.ioctl(fd, req, arg);

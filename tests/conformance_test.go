@@ -71,6 +71,7 @@ var conformancePrograms = map[string]int{
 	"bind":    34,
 	"connect": 31,
 	"fdops":   29,
+	"ifaces":  58,
 	"poll":    32,
 	"sock":    38,
 	"stream":  59,

@@ -8,6 +8,9 @@
  *   fdtable.c     per-process cache: which fd is a wrapped socket
  *   broker.c      control connections, request/reply, broker start
  *   addr.c        sockaddr <-> struct swrap_addr, network checks
+ *   ifaddrs.c     the one interface a wrapped program sees; getifaddrs, if_*
+ *   ifioctl.c     SIOCGIF* answers for it (called from ioctl.c)
+ *   netlink.c     emulated NETLINK_ROUTE sockets describing it
  *   socket.c ...  the interposed calls, three layers each: the real pointer
  *                 (swrap_libc.x), a policy function, the exported symbol.
  *

@@ -5,10 +5,11 @@
  *
  * socket(AF_NETLINK, ..., NETLINK_ROUTE) returns an AF_UNIX SOCK_DGRAM
  * socket bound to an abstract name private to it,
- * "\0swrapnl.<portid>.<pid>.<n>" (hex), and marks the fd SWRAP_FD_NETLINK
- * in the fd table. The fd keeps that identity for its whole life. A request
- * written to it is answered here: the reply datagrams are sent by the socket
- * to its own name, so they are really queued on the program's fd, and
+ * "\0swrapnl.<portid>.<pid>.<n>" (hex), and connected to itself, and marks
+ * the fd SWRAP_FD_NETLINK in the fd table. The fd keeps that identity for
+ * its whole life. A request written to it is answered here: the reply
+ * datagrams are sent by the socket to itself, so they are really queued on
+ * the program's fd, and
  * poll, epoll, select, read, recv, MSG_PEEK and MSG_TRUNC work natively
  * (the datagram boundaries are netlink's). Only the addresses are
  * translated: getsockname is a sockaddr_nl with the socket's port id, and a
@@ -114,8 +115,13 @@ int swrap_nl_socket(int type)
 		snprintf(name, sizeof(name), NL_PREFIX "%08x.%08x.%08x", portid, (uint32_t)pid,
 			 atomic_fetch_add(&name_seq, 1));
 		memcpy(sun.sun_path + 1, name, NL_NAME_LEN - 1);
-		if (swrap_libc.bind(fd, (struct sockaddr *)&sun,
-				    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + NL_NAME_LEN)) == 0) {
+		socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + NL_NAME_LEN);
+		if (swrap_libc.bind(fd, (struct sockaddr *)&sun, sl) == 0) {
+			/* Connected to itself: nobody else can send to it, and its
+			 * queue is bounded by bytes (SO_SNDBUF), as netlink's by
+			 * SO_RCVBUF, not by net.unix.max_dgram_qlen datagrams. */
+			if (swrap_libc.connect(fd, (struct sockaddr *)&sun, sl) != 0)
+				break;
 			swrap_fd_set_netlink(fd, portid, base == SOCK_RAW ? NLF_RAW : 0);
 			SWRAP_LOG(SWRAP_LOG_DEBUG, "netlink socket fd %d, port id %u", fd, portid);
 			return fd;
@@ -591,20 +597,16 @@ ack:
 		put_error(b, err, h, pid, st->aux);
 }
 
-/* deliver queues a reply datagram on fd itself: sent to its own name, so
+/* deliver queues a reply datagram on fd itself (connected to itself), so
  * that the program's poll/recv see it as the kernel's. */
 static int deliver(int fd, const void *p, size_t n)
 {
-	struct sockaddr_un sun;
-	socklen_t sl = sizeof(sun);
-	if (swrap_libc.getsockname(fd, (struct sockaddr *)&sun, &sl) != 0)
-		return errno;
 	ssize_t r;
 	do
-		r = swrap_libc.sendto(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sun, sl);
+		r = swrap_libc.send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
-		return (errno == EAGAIN || errno == ENOBUFS) ? ENOBUFS : errno; /* receive queue full */
+		return errno == EAGAIN ? ENOBUFS : errno; /* the queue is full */
 	return 0;
 }
 

@@ -337,6 +337,30 @@ static void netlink(void)
 		f = nlread(fd, 50, pid);
 		check("nl_fork", "child=%d done=%d idx1=%d", WIFEXITED(st) ? WEXITSTATUS(st) : -1, f.done, f.idx1);
 
+		/* many requests before reading any reply: single gets, then
+		 * dumps (Linux runs one dump at a time: a pinned deviation) */
+		int sent = 0, got = 0;
+		for (uint32_t i = 0; i < 40; i++)
+			sent += nlsend(fd, RTM_GETLINK, NLM_F_REQUEST, 100 + i, AF_UNSPEC, 1) > 0;
+		for (uint32_t i = 0; i < 40; i++) {
+			f = nlread(fd, 100 + i, pid);
+			got += f.idx1 && !f.bad_seq && !f.error;
+		}
+		check("nl_pipelined_gets", "sent=%d got=%d", sent, got);
+		sent = got = 0;
+		for (uint32_t i = 0; i < 40; i++) {
+			h->nlmsg_seq = 200 + i;
+			sent += send(fd, rq, sizeof(rq), MSG_DONTWAIT) == (ssize_t)sizeof(rq);
+		}
+		for (uint32_t i = 0; i < 40; i++)
+			got += nlread(fd, 200 + i, pid).done;
+		while (waitev(fd, POLLIN, 100) != 0) {
+			char junk[8192];
+			if (recv(fd, junk, sizeof(junk), 0) <= 0)
+				break;
+		}
+		check("nl_pipelined_dumps", "sent=%d done=%d", sent, got);
+
 		/* a dup'ed fd is the same socket */
 		int d = dup(fd);
 		h->nlmsg_seq = 51;

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swrap/swrap/broker"
 )
 
 // runIfaces runs tests/testdata/ifaces.c with env, asking about ifname.
@@ -151,5 +153,42 @@ func TestIproute2(t *testing.T) {
 	check(must("route"), []string{"127.0.0.0/8 dev swrap10 proto kernel scope link src 127.0.0.10"}, nil, "ip route")
 	if out, err := run("addr", "show", "dev", "lo"); err == nil || !strings.Contains(out, `Device "lo" does not exist`) {
 		t.Errorf("ip addr show dev lo: %v\n%s", err, out)
+	}
+}
+
+// TestDnsmasqInterface runs dnsmasq on host 10 told to serve only on
+// interface swrap10 (--interface=swrap10 --bind-interfaces): it finds the
+// interface and its addresses through its own netlink socket and binds
+// exactly 127.0.0.10:5353 and [fd00::5357:5f0a]:5353 (with the real
+// machine's interfaces it stops with "unknown interface swrap10"). dig on
+// host 11 then gets its answer over UDP on both addresses and over TCP.
+func TestDnsmasqInterface(t *testing.T) {
+	dnsmasq, dig := needTool(t, "dnsmasq"), needTool(t, "dig")
+	dir := swrapDir(t)
+	requireShimActive(t, dir, dnsmasq, dig)
+	ctx := testCtx(t, 60*time.Second)
+	srv := startProc(t, newCmd(ctx, wrapEnv(t, dir, 10), dnsmasq, "-d", "-k", "--conf-file=/dev/null",
+		"--no-resolv", "--no-hosts", "--port=5353", "--interface=swrap10", "--bind-interfaces",
+		"--user=root", "--pid-file=", "--address=/test.example/198.51.100.7"), false)
+	for _, ap := range []string{"127.0.0.10:5353", "[fd00::5357:5f0a]:5353"} {
+		waitSocket(t, dir, "dnsmasq's UDP socket on "+ap, func(s broker.SocketStatus) bool {
+			return s.PID == srv.pid() && s.Proto == "udp" && s.Local == ap
+		})
+	}
+	for _, q := range [][]string{
+		{"@127.0.0.10"}, {"@fd00::5357:5f0a"}, {"+tcp", "@127.0.0.10"},
+	} {
+		args := append([]string{"+short", "+tries=1", "+time=5", "-p", "5353"}, q...)
+		args = append(args, "test.example")
+		cmd := newCmd(ctx, wrapEnv(t, dir, 11), dig, args...)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "198.51.100.7" {
+			t.Errorf("dig %s: %v, answer %q, want 198.51.100.7; dnsmasq: %s", strings.Join(args, " "), err, out, srv.describe())
+		}
+	}
+	select {
+	case <-srv.done:
+		t.Errorf("dnsmasq exited: %v: %s", srv.err, srv.describe())
+	default:
 	}
 }

@@ -6,7 +6,10 @@ package tests
 // netlink dumps; and, with wrapping off, the real machine's.
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +192,61 @@ func TestDnsmasqInterface(t *testing.T) {
 	select {
 	case <-srv.done:
 		t.Errorf("dnsmasq exited: %v: %s", srv.err, srv.describe())
+	default:
+	}
+}
+
+// TestSmbdInterfaces runs smbd on host 10 with "interfaces = 127.0.0.10" and
+// "bind interfaces only": Samba matches that against getifaddrs(), so with
+// the real machine's interfaces it logs "no network interfaces found" and
+// panics. It must listen on exactly 127.0.0.10:4450, and smbclient on host
+// 11 must list its share.
+func TestSmbdInterfaces(t *testing.T) {
+	smbd, smbclient := needTool(t, "smbd"), needTool(t, "smbclient")
+	dir := swrapDir(t)
+	requireShimActive(t, dir, smbd, smbclient)
+	conf := func(iface string) string {
+		d := t.TempDir()
+		for _, sub := range []string{"priv", "lock", "state", "cache", "share"} {
+			if err := os.Mkdir(filepath.Join(d, sub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		text := "[global]\ninterfaces = " + iface + "\nbind interfaces only = yes\nsmb ports = 4450\n" +
+			"disable netbios = yes\nserver role = standalone server\n" +
+			"private dir = " + d + "/priv\nlock directory = " + d + "/lock\nstate directory = " + d + "/state\n" +
+			"cache directory = " + d + "/cache\npid directory = " + d + "/lock\nncalrpc dir = " + d + "/lock/ncalrpc\n" +
+			"log file = " + d + "/log.%m\n[share]\npath = " + d + "/share\n"
+		p := filepath.Join(d, "smb.conf")
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ctx := testCtx(t, 90*time.Second)
+	srv := startProc(t, newCmd(ctx, wrapEnv(t, dir, 10), smbd, "-F", "--no-process-group", "--debug-stdout", "-d", "1",
+		"-s", conf("127.0.0.10")), false)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("smbd: %s", srv.describe())
+		}
+	})
+	waitSocket(t, dir, "smbd's listener on 127.0.0.10:4450", func(s broker.SocketStatus) bool {
+		return s.PID == srv.pid() && s.Proto == "tcp" && s.TCP == "LISTEN" && s.Local == "127.0.0.10:4450"
+	})
+	cmd := newCmd(ctx, wrapEnv(t, dir, 11), smbclient, "-N", "-p", "4450", "-L", "//127.0.0.10", "-s", conf("127.0.0.11"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^\s+share\s+Disk`).Match(out) {
+		t.Errorf("smbclient -L //127.0.0.10: %v\n%s\nsmbd: %s", err, out, srv.describe())
+	}
+	for _, w := range []string{"no network interfaces found"} {
+		if strings.Contains(string(out), w) || strings.Contains(srv.describe(), w) {
+			t.Errorf("%q logged; smbd: %s\nsmbclient: %s", w, srv.describe(), out)
+		}
+	}
+	select {
+	case <-srv.done:
+		t.Errorf("smbd exited: %v: %s", srv.err, srv.describe())
 	default:
 	}
 }

@@ -187,11 +187,12 @@ SWRAP_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 }
 
 /* recvmmsg: one message after another; with MSG_WAITFORONE only the first
- * may block. The timeout is honoured only by the real call (unwrapped). */
+ * may block. The timeout is honoured only by the real call (unwrapped).
+ * Emulated netlink sockets take the loop too (for their addresses). */
 int swrap_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s)) {
+	if (!swrap_fd_get(fd, &s) && !swrap_fd_netlink(fd, NULL, NULL)) {
 		int r = swrap_libc.recvmmsg(fd, v, n, flags, t);
 		if (r > 0 && swrap_cfg.active)
 			for (int i = 0; i < r; i++)
@@ -219,7 +220,7 @@ int swrap_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct 
 int swrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s) && !swrap_fd_netlink(fd, NULL, NULL))
 		return swrap_libc.sendmmsg(fd, v, n, flags);
 	if (n > 1024)
 		n = 1024;

@@ -361,6 +361,47 @@ static void netlink(void)
 		}
 		check("nl_pipelined_dumps", "sent=%d done=%d", sent, got);
 
+		/* sendmmsg of two requests, recvmmsg of the two replies */
+		{
+			char rq2[2][NLMSG_SPACE(sizeof(struct ifinfomsg))];
+			struct mmsghdr mv[2];
+			struct iovec iv[2];
+			static char rb[2][8192];
+			struct sockaddr_nl from[2];
+			memset(mv, 0, sizeof(mv));
+			for (int i = 0; i < 2; i++) {
+				memcpy(rq2[i], rq, sizeof(rq));
+				((struct nlmsghdr *)rq2[i])->nlmsg_seq = 300 + (uint32_t)i;
+				((struct nlmsghdr *)rq2[i])->nlmsg_flags = NLM_F_REQUEST;
+				((struct ifinfomsg *)NLMSG_DATA((struct nlmsghdr *)rq2[i]))->ifi_index = 1;
+				iv[i].iov_base = rq2[i];
+				iv[i].iov_len = sizeof(rq2[i]);
+				mv[i].msg_hdr.msg_iov = &iv[i];
+				mv[i].msg_hdr.msg_iovlen = 1;
+			}
+			int ns = sendmmsg(fd, mv, 2, 0);
+			memset(mv, 0, sizeof(mv));
+			memset(from, 0xff, sizeof(from));
+			for (int i = 0; i < 2; i++) {
+				iv[i].iov_base = rb[i];
+				iv[i].iov_len = sizeof(rb[i]);
+				mv[i].msg_hdr.msg_iov = &iv[i];
+				mv[i].msg_hdr.msg_iovlen = 1;
+				mv[i].msg_hdr.msg_name = &from[i];
+				mv[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			}
+			waitev(fd, POLLIN, 2000);
+			int nr = recvmmsg(fd, mv, 2, MSG_WAITFORONE, NULL);
+			int ok = 0;
+			for (int i = 0; i < nr && i < 2; i++) {
+				struct nlmsghdr *rh = (struct nlmsghdr *)rb[i];
+				ok += mv[i].msg_hdr.msg_namelen == sizeof(from[i]) && from[i].nl_pid == 0 &&
+				      from[i].nl_family == AF_NETLINK && rh->nlmsg_seq == 300 + (uint32_t)i &&
+				      rh->nlmsg_type == RTM_NEWLINK;
+			}
+			check("nl_mmsg", "sent=%s got=%s ok=%d", res(ns), res(nr), ok);
+		}
+
 		/* a dup'ed fd is the same socket */
 		int d = dup(fd);
 		h->nlmsg_seq = 51;

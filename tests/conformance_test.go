@@ -74,7 +74,7 @@ var conformancePrograms = map[string]int{
 	"bind":    34,
 	"connect": 31,
 	"fdops":   29,
-	"ifaces":  61,
+	"ifaces":  62,
 	"poll":    32,
 	"sock":    38,
 	"stream":  59,

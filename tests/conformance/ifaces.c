@@ -402,6 +402,22 @@ static void netlink(void)
 			check("nl_mmsg", "sent=%s got=%s ok=%d", res(ns), res(nr), ok);
 		}
 
+		/* an inherited socket after exec: still netlink, same port id */
+		{
+			char fdnum[16], pidnum[16];
+			snprintf(fdnum, sizeof(fdnum), "%d", fd);
+			snprintf(pidnum, sizeof(pidnum), "%u", pid);
+			int fl = fcntl(fd, F_GETFD);
+			fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+			pid_t c2 = conf_fork();
+			if (c2 == 0) {
+				execl("/proc/self/exe", "ifaces", "--nl-exec-child", fdnum, pidnum, (char *)NULL);
+				_exit(127);
+			}
+			check("nl_exec_child", "%d", waitchild(c2));
+			fcntl(fd, F_SETFD, fl);
+		}
+
 		/* a dup'ed fd is the same socket */
 		int d = dup(fd);
 		h->nlmsg_seq = 51;
@@ -413,11 +429,30 @@ static void netlink(void)
 	close(fd);
 }
 
-int main(void)
+/* nl_exec_child: in the exec'd program, the inherited netlink socket
+ * argv[2] of port id argv[3] answers a dump. Exit status: 0 if so. */
+static int nl_exec_child(char **argv)
+{
+	int fd = atoi(argv[2]);
+	uint32_t pid = (uint32_t)strtoul(argv[3], NULL, 10);
+	int dom = -1;
+	socklen_t len = sizeof(dom);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) != 0 || dom != AF_NETLINK)
+		return 3;
+	if (nlpid(fd) != pid)
+		return 4;
+	if (nlsend(fd, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 400, AF_UNSPEC, 0) <= 0)
+		return 5;
+	struct nlfacts f = nlread(fd, 400, pid);
+	return f.done && f.idx1 && !f.bad_pid && f.from_kernel ? 0 : 6;
+}
+
+int main(int argc, char **argv)
 {
 	conf_init("ifaces");
+	if (argc == 4 && strcmp(argv[1], "--nl-exec-child") == 0)
+		return nl_exec_child(argv);
 	netlink(); /* first: the first netlink socket's port id is the pid */
 	ioctls();
-	printf("DONE %d\n", conf_nchecks);
-	return 0;
+	conf_done();
 }

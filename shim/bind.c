@@ -27,8 +27,11 @@ static int swrap_bind(const struct swrap_sock *s, const struct sockaddr *sa, soc
 SWRAP_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_bind(fd, addr.__sockaddr__, len);
 		return swrap_libc.bind(fd, addr.__sockaddr__, len);
+	}
 	return swrap_bind(&s, addr.__sockaddr__, len);
 }
 

@@ -64,6 +64,7 @@ static atomic_int starting;       /* one thread per process spawns the broker */
 static _Atomic uint64_t instance; /* broker instance from the last HELLO */
 static atomic_bool instance_known;
 static atomic_uint pool_gen;      /* bumped by swrap_broker_config_changed */
+static _Atomic uint32_t hello_mtu; /* the broker's MTU from the last HELLO, 0 if none yet */
 
 extern char **environ;
 
@@ -337,6 +338,7 @@ static int hello(int fd, const struct swrap_config *cfg, bool current, int *err)
 	if (current) {
 		atomic_store(&instance, hex16(hr.instance));
 		atomic_store(&instance_known, true);
+		atomic_store(&hello_mtu, hr.mtu);
 	}
 	return fd;
 }
@@ -765,4 +767,21 @@ void swrap_broker_ticket(void)
 	} else
 		SWRAP_LOG(SWRAP_LOG_DEBUG, "no ticket: %s", strerror(err));
 	atomic_store(&acquiring, 0);
+}
+
+uint32_t swrap_broker_mtu(void)
+{
+	uint32_t m = atomic_load(&hello_mtu);
+	if (m)
+		return m;
+	/* No HELLO yet: what the broker this process would start reads
+	 * (cmd/swrap-broker: SOCKET_WRAPPER_MTU, 1280..65535, default 65535). */
+	const char *v = getenv("SOCKET_WRAPPER_MTU");
+	if (v && *v) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (*end == '\0' && n >= 1280 && n <= 65535)
+			return (uint32_t)n;
+	}
+	return 65535;
 }

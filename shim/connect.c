@@ -98,8 +98,11 @@ static int swrap_connect(struct swrap_sock *s, const struct sockaddr *sa, sockle
 SWRAP_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_connect(fd, addr.__sockaddr__, len);
 		return swrap_libc.connect(fd, addr.__sockaddr__, len);
+	}
 	return swrap_connect(&s, addr.__sockaddr__, len);
 }
 

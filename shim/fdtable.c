@@ -139,7 +139,7 @@ void swrap_fd_copy(int from, int to)
 	}
 	uint32_t w = atomic_load_explicit(&src->word, memory_order_acquire);
 	uint64_t id = atomic_load_explicit(&src->id, memory_order_relaxed);
-	if ((w & SWRAP_FD_STATE_MASK) == SWRAP_FD_WRAPPED) {
+	if ((w & SWRAP_FD_STATE_MASK) == SWRAP_FD_WRAPPED || (w & SWRAP_FD_STATE_MASK) == SWRAP_FD_NETLINK) {
 		note_high(to);
 		atomic_store_explicit(&dst->aux, atomic_load_explicit(&src->aux, memory_order_relaxed),
 				      memory_order_relaxed);
@@ -238,6 +238,37 @@ bool swrap_fd_stat(struct swrap_sock *s)
 	return true;
 }
 
+void swrap_fd_set_netlink(int fd, uint64_t id, uint32_t aux)
+{
+	struct fd_entry *e = entry(fd);
+	if (!e)
+		return;
+	note_high(fd);
+	atomic_store_explicit(&e->aux, aux, memory_order_relaxed);
+	store(e, id, SWRAP_FD_NETLINK);
+}
+
+bool swrap_fd_netlink(int fd, uint64_t *id, uint32_t *aux)
+{
+	struct fd_entry *e = entry(fd);
+	if (!e || (atomic_load_explicit(&e->word, memory_order_acquire) & SWRAP_FD_STATE_MASK) != SWRAP_FD_NETLINK)
+		return false;
+	if (id)
+		*id = atomic_load_explicit(&e->id, memory_order_relaxed);
+	if (aux)
+		*aux = atomic_load_explicit(&e->aux, memory_order_relaxed);
+	return true;
+}
+
+void swrap_fd_netlink_update(int fd, uint64_t id, uint32_t aux)
+{
+	struct fd_entry *e = entry(fd);
+	if (!e || (atomic_load(&e->word) & SWRAP_FD_STATE_MASK) != SWRAP_FD_NETLINK)
+		return;
+	atomic_store(&e->id, id);
+	atomic_store(&e->aux, aux);
+}
+
 /* classify looks at an fd we know nothing about. */
 static bool classify(int fd, struct swrap_sock *s)
 {
@@ -253,6 +284,9 @@ static bool classify(int fd, struct swrap_sock *s)
 		errno = e;
 		return false;
 	}
+	/* An emulated netlink socket inherited across exec (netlink.c). */
+	if (sun.sun_family == AF_UNIX && swrap_nl_classify(fd, &sun, len))
+		return false;
 	if (sun.sun_family != AF_UNIX ||
 	    len != offsetof(struct sockaddr_un, sun_path) + SWRAP_NAME_LEN ||
 	    sun.sun_path[0] != '\0' ||
@@ -300,6 +334,7 @@ bool swrap_fd_get(int fd, struct swrap_sock *s)
 		uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire);
 		switch (w & SWRAP_FD_STATE_MASK) {
 		case SWRAP_FD_NOT_WRAPPED:
+		case SWRAP_FD_NETLINK:
 			return false;
 		case SWRAP_FD_WRAPPED:
 			s->fd = fd;

@@ -36,6 +36,10 @@ static void resolve_all(void)
 	struct swrap_libc *l = &swrap_libc;
 
 	resolve(&l->socket, "socket");
+	resolve(&l->getifaddrs, "getifaddrs");
+	resolve(&l->if_nameindex, "if_nameindex");
+	resolve(&l->if_nametoindex, "if_nametoindex");
+	resolve(&l->if_indextoname, "if_indextoname");
 	resolve(&l->socketpair, "socketpair");
 	resolve(&l->bind, "bind");
 	resolve(&l->bindresvport, "bindresvport");

@@ -6,7 +6,8 @@
  * request) to what is queued in the app end; on UDP, FIONREAD is the size
  * of the next datagram's payload, as on Linux. On a connected TCP socket
  * with bytes in the app end, FIONREAD is answered from those alone (see
- * tcp_inq). Anything else goes to the real ioctl on the app end.
+ * tcp_inq). Anything else goes to the real ioctl on the app end. The SIOCGIF*
+ * interface requests are answered by ifioctl.c, on any socket.
  */
 #include "swrap.h"
 
@@ -83,6 +84,10 @@ SWRAP_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
+	int r;
+	/* interface requests, on any socket: ifioctl.c */
+	if (SWRAP_UNLIKELY(swrap_ifioctl_req(req)) && swrap_on() && swrap_ifioctl(fd, req, arg, &r))
+		return r;
 	struct swrap_sock s;
 	if (!swrap_fd_get(fd, &s))
 		return swrap_libc.ioctl(fd, req, arg);

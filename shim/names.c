@@ -26,15 +26,21 @@ static int swrap_name(const struct swrap_sock *s, uint16_t op, struct sockaddr *
 SWRAP_EXPORT int getsockname(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_name(fd, false, addr.__sockaddr__, len);
 		return swrap_libc.getsockname(fd, addr.__sockaddr__, len);
+	}
 	return swrap_name(&s, SWRAP_OP_GETSOCKNAME, addr.__sockaddr__, len);
 }
 
 SWRAP_EXPORT int getpeername(int fd, __SOCKADDR_ARG addr, socklen_t *restrict len)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_name(fd, true, addr.__sockaddr__, len);
 		return swrap_libc.getpeername(fd, addr.__sockaddr__, len);
+	}
 	return swrap_name(&s, SWRAP_OP_GETPEERNAME, addr.__sockaddr__, len);
 }

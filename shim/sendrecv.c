@@ -6,7 +6,9 @@
  * is not a wrapped socket, calls libc at once. Wrapped TCP goes to stream.c,
  * UDP/ICMP to dgram.c. Receiving from an unwrapped socket also forgets the
  * cache entries of fds arriving with SCM_RIGHTS: a wrapped socket passed to
- * us is then recognised by getsockname() on first use.
+ * us is then recognised by getsockname() on first use. An emulated netlink
+ * socket (fd table state SWRAP_FD_NETLINK) goes to netlink.c for the calls
+ * that send or name a peer; read, readv and recv work on it natively.
  */
 #include "swrap.h"
 
@@ -15,8 +17,11 @@
 ssize_t swrap_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_sendmsg(fd, msg, flags);
 		return swrap_libc.sendmsg(fd, msg, flags);
+	}
 	if (!msg)
 		return swrap_fail(EFAULT);
 	if (s.word & SWF_DGRAM)
@@ -28,6 +33,8 @@ ssize_t swrap_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	struct swrap_sock s;
 	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_recvmsg(fd, msg, flags);
 		ssize_t n = swrap_libc.recvmsg(fd, msg, flags);
 		if (n >= 0 && swrap_on())
 			swrap_fd_forget_rights(msg);
@@ -65,8 +72,11 @@ SWRAP_EXPORT ssize_t read(int fd, void *buf, size_t len)
 SWRAP_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_send(fd, buf, len, 0, NULL, 0);
 		return swrap_libc.write(fd, buf, len);
+	}
 	if (!(s.word & SWF_DGRAM))
 		return swrap_tcp_write(&s, buf, len);
 	struct iovec iov = { (void *)buf, len };
@@ -90,8 +100,13 @@ SWRAP_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 SWRAP_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)) && n >= 0) {
+			struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+			return swrap_nl_sendmsg(fd, &m, 0);
+		}
 		return swrap_libc.writev(fd, iov, n);
+	}
 	if (!(s.word & SWF_DGRAM))
 		return swrap_tcp_writev(&s, iov, n);
 	if (n < 0)
@@ -115,8 +130,11 @@ SWRAP_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 SWRAP_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_send(fd, buf, len, flags, NULL, 0);
 		return swrap_libc.send(fd, buf, len, flags);
+	}
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (s.word & SWF_DGRAM)
@@ -128,8 +146,11 @@ SWRAP_EXPORT ssize_t recvfrom(int fd, void *restrict buf, size_t len, int flags,
 			      __SOCKADDR_ARG addr, socklen_t *restrict addrlen)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_recvfrom(fd, buf, len, flags, addr.__sockaddr__, addrlen);
 		return swrap_libc.recvfrom(fd, buf, len, flags, addr.__sockaddr__, addrlen);
+	}
 	struct sockaddr *sa = addr.__sockaddr__;
 	if (sa) {
 		int e = swrap_addr_check_outlen(sa, addrlen);
@@ -150,8 +171,11 @@ SWRAP_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 			    __CONST_SOCKADDR_ARG addr, socklen_t addrlen)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_send(fd, buf, len, flags, addr.__sockaddr__, addrlen);
 		return swrap_libc.sendto(fd, buf, len, flags, addr.__sockaddr__, addrlen);
+	}
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr m = {
 		.msg_iov = &iov, .msg_iovlen = 1,
@@ -163,11 +187,12 @@ SWRAP_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 }
 
 /* recvmmsg: one message after another; with MSG_WAITFORONE only the first
- * may block. The timeout is honoured only by the real call (unwrapped). */
+ * may block. The timeout is honoured only by the real call (unwrapped).
+ * Emulated netlink sockets take the loop too (for their addresses). */
 int swrap_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s)) {
+	if (!swrap_fd_get(fd, &s) && !swrap_fd_netlink(fd, NULL, NULL)) {
 		int r = swrap_libc.recvmmsg(fd, v, n, flags, t);
 		if (r > 0 && swrap_on())
 			for (int i = 0; i < r; i++)
@@ -195,7 +220,7 @@ int swrap_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct 
 int swrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s) && !swrap_fd_netlink(fd, NULL, NULL))
 		return swrap_libc.sendmmsg(fd, v, n, flags);
 	if (n > 1024)
 		n = 1024;

@@ -5,17 +5,21 @@
  * the broker answers with the app end of a unix socket pair, which is
  * returned to the program as is, for the socket's whole life (never dup2()ed
  * over: epoll registrations must stay valid). Every other family or type
- * goes to libc; the new fd's cache entry is reset in any case.
+ * goes to libc, except NETLINK_ROUTE, emulated by netlink.c; the new fd's
+ * cache entry is reset in any case.
  */
 #include "swrap.h"
 
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <string.h>
 
 static int swrap_socket(int domain, int type, int protocol)
 {
 	int base = type & 0xf, tflags = type & ~0xf;
 
+	if (domain == AF_NETLINK && protocol == NETLINK_ROUTE)
+		return swrap_nl_socket(type); /* netlink.c */
 	if ((domain != AF_INET && domain != AF_INET6) || (base != SOCK_STREAM && base != SOCK_DGRAM)) {
 		int fd = swrap_libc.socket(domain, type, protocol);
 		if (fd >= 0)

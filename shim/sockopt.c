@@ -122,8 +122,11 @@ static int swrap_getsockopt(struct swrap_sock *s, int level, int name, void *val
 SWRAP_EXPORT int getsockopt(int fd, int level, int name, void *restrict val, socklen_t *restrict len)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_getsockopt(fd, level, name, val, len);
 		return swrap_libc.getsockopt(fd, level, name, val, len);
+	}
 	return swrap_getsockopt(&s, level, name, val, len);
 }
 
@@ -167,7 +170,10 @@ static int swrap_setsockopt(struct swrap_sock *s, int level, int name, const voi
 SWRAP_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct swrap_sock s;
-	if (!swrap_fd_get(fd, &s))
+	if (!swrap_fd_get(fd, &s)) {
+		if (SWRAP_UNLIKELY(swrap_fd_netlink(fd, NULL, NULL)))
+			return swrap_nl_setsockopt(fd, level, name, val, len);
 		return swrap_libc.setsockopt(fd, level, name, val, len);
+	}
 	return swrap_setsockopt(&s, level, name, val, len);
 }

@@ -9,6 +9,12 @@
  *   broker.c      control connections, request/reply, broker start
  *   addr.c        sockaddr <-> struct swrap_addr, network checks
  *   priv.c        setuid & co., chroot, capset: take a ticket first (broker.c)
+ *   signal.c      SIGPIPE's disposition (decides write() vs send())
+ *   sandbox.c     seccomp filters installed: only the program's own calls
+ *   env.c         setenv & co.: SOCKET_WRAPPER_* may change at run time
+ *   ifaddrs.c     the one interface a wrapped program sees; getifaddrs, if_*
+ *   ifioctl.c     SIOCGIF* answers for it (called from ioctl.c)
+ *   netlink.c     emulated NETLINK_ROUTE sockets describing it
  *   socket.c ...  the interposed calls, three layers each: the real pointer
  *                 (swrap_libc.x), a policy function, the exported symbol.
  *
@@ -47,6 +53,8 @@
  * calls an interposed name directly (that would re-enter the shim): it calls
  * swrap_libc.x.
  */
+struct ifaddrs;
+struct if_nameindex;
 struct swrap_libc {
 	int (*socket)(int, int, int);
 	int (*socketpair)(int, int, int, int[2]);
@@ -124,6 +132,10 @@ struct swrap_libc {
 	int (*unsetenv)(const char *);
 	int (*putenv)(char *);
 	int (*clearenv)(void);
+	int (*getifaddrs)(struct ifaddrs **);
+	struct if_nameindex *(*if_nameindex)(void);
+	unsigned int (*if_nametoindex)(const char *);
+	char *(*if_indextoname)(unsigned int, char *);
 };
 extern struct swrap_libc swrap_libc;
 
@@ -265,7 +277,10 @@ void swrap_complain(const char *func, const char *fmt, ...) __attribute__((forma
 
 /* ------------------------------------------------------------- fdtable -- */
 
-enum { SWRAP_FD_UNKNOWN = 0, SWRAP_FD_NOT_WRAPPED = 1, SWRAP_FD_WRAPPED = 2 };
+/* SWRAP_FD_NETLINK: an emulated NETLINK_ROUTE socket (netlink.c), which
+ * swrap_fd_get reports as not wrapped; its entry's id and aux words hold
+ * netlink.c's own state. */
+enum { SWRAP_FD_UNKNOWN = 0, SWRAP_FD_NOT_WRAPPED = 1, SWRAP_FD_WRAPPED = 2, SWRAP_FD_NETLINK = 3 };
 #define SWRAP_FD_STATE_MASK 3u
 
 /* Flags of a wrapped fd, in the same word as the state. */
@@ -318,6 +333,10 @@ int swrap_fd_wrapped_count(void);
 bool swrap_fd_stat(struct swrap_sock *s);
 /* Forget the fds carried by SCM_RIGHTS in a received message. */
 void swrap_fd_forget_rights(const struct msghdr *msg);
+/* Emulated netlink fds: mark, look up (false if fd is not one), update. */
+void swrap_fd_set_netlink(int fd, uint64_t id, uint32_t aux);
+bool swrap_fd_netlink(int fd, uint64_t *id, uint32_t *aux);
+void swrap_fd_netlink_update(int fd, uint64_t id, uint32_t aux);
 
 /* -------------------------------------------------------------- broker -- */
 
@@ -411,6 +430,50 @@ int swrap_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct 
 int swrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
 int swrap_close(int fd);
 int swrap_close_range(unsigned int first, unsigned int last, int flags);
+
+/* ----------------------------------------------------------- interface -- */
+
+/* ifaddrs.c: the one network interface a wrapped program sees, its host's
+ * (index 1, name "swrapN"), described from the configuration at call time. */
+#define SWRAP_IFINDEX 1
+struct swrap_iface {
+	char name[16];      /* "swrapN" */
+	uint8_t v4[4];      /* 127.0.0.N or 10.53.57.N */
+	uint8_t mask4[4];   /* 255.0.0.0 */
+	uint8_t brd4[4];    /* 127.255.255.255 or 10.255.255.255 */
+	uint8_t prefix4;    /* 8 */
+	uint8_t v6[16];     /* fd00::5357:5fNN */
+	uint8_t prefix6;    /* 64 */
+	uint32_t mtu;
+	unsigned int flags; /* IFF_* as SIOCGIFFLAGS reports them (no IFF_LOWER_UP) */
+};
+void swrap_iface_get(struct swrap_iface *ifc);
+/* Is name the interface's? (at most IFNAMSIZ bytes are looked at) */
+bool swrap_iface_is(const char *name);
+
+/* ifioctl.c: SIOCGIF* on any socket while wrapping is on. */
+static inline bool swrap_ifioctl_req(unsigned long req)
+{
+	/* SIOCGIFNAME 0x8910 .. SIOCGIFINDEX 0x8933, checked in detail there */
+	return req >= 0x8910 && req <= 0x8933;
+}
+/* Returns 1 and sets *ret if the request was answered, else 0. */
+int swrap_ifioctl(int fd, unsigned long req, void *arg, int *ret);
+
+/* netlink.c: emulated NETLINK_ROUTE sockets. */
+int swrap_nl_socket(int type);
+bool swrap_nl_classify(int fd, const void *sun, socklen_t len);
+int swrap_nl_bind(int fd, const struct sockaddr *sa, socklen_t len);
+int swrap_nl_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int swrap_nl_name(int fd, bool peer, struct sockaddr *sa, socklen_t *len);
+int swrap_nl_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int swrap_nl_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+ssize_t swrap_nl_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t swrap_nl_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t swrap_nl_send(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa, socklen_t salen);
+ssize_t swrap_nl_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa, socklen_t *salen);
+/* The MTU of the emulated network (broker.c: from HELLO, else the environment). */
+uint32_t swrap_broker_mtu(void);
 
 /* Ask the broker for SO_ERROR of a socket: 0, the pending error, or
  * ECONNRESET if the broker cannot be asked. */

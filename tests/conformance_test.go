@@ -46,12 +46,14 @@ type knownDeviation struct {
 }
 
 // knownDeviations are the checks where swrap knowingly differs from Linux.
-// Apart from UDP multicast, which the emulated network does not carry, all
+// Apart from UDP multicast, which the emulated network does not carry, and
+// pipelined netlink dumps, all
 // are poll bits: a wrapped TCP/UDP socket is a connected unix socket,
 // whose POLLERR exists only when its peer is gone with unread data, and
 // whose POLLHUP needs both directions shut; neither can be raised while the
 // socket stays usable (a refused socket may connect again). The errors
-// themselves are reported exactly (SO_ERROR, recv, send, connect).
+// themselves are reported exactly (SO_ERROR, recv, send, connect). The other
+// is netlink dumps requested before the previous one was read.
 var knownDeviations = map[string]knownDeviation{
 	"poll_fresh_tcp": {"OUT|HUP", "OUT",
 		"a never-connected TCP socket: its unix socket is connected to the broker, so no POLLHUP"},
@@ -61,6 +63,8 @@ var knownDeviations = map[string]knownDeviation{
 		"as nbconnect_closed_poll, over IPv6"},
 	"rst_poll": {"IN|OUT|ERR|HUP|RDHUP", "IN|OUT|HUP|RDHUP",
 		"after a peer's RST: no POLLERR; recv gives ECONNRESET and send EPIPE as on Linux"},
+	"nl_pipelined_dumps": {"sent=40 done=1", "sent=40 done=40",
+		"Linux runs one netlink dump at a time per socket (EBUSY for the others until the first is read); swrap answers every dump whole at once"},
 	"udp_closed_poll": {"ERR", "IN",
 		"an ICMP port unreachable on a connected UDP socket is a message on the unix socket; recv gives ECONNREFUSED as on Linux"},
 	"udp4_mcast": {"0 at-once so_error=0 getpeername=connected", "ENETUNREACH at-once so_error=0 getpeername=ENOTCONN",
@@ -77,6 +81,7 @@ var conformancePrograms = map[string]int{
 	"cmsg":    24,
 	"connect": 31,
 	"fdops":   31,
+	"ifaces":  62,
 	"inq":     14,
 	"poll":    32,
 	"route":   27,

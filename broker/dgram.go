@@ -176,7 +176,7 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}) bool {
 	var r bytes.Reader
 	for {
 		r.Reset(payload)
-		_, werr := s.ep.Write(&r, opts)
+		_, werr := s.endpoint().Write(&r, opts)
 		if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
 			if !s.waitEvent(ch) {
 				return false
@@ -205,7 +205,8 @@ func (s *sock) dgramIn() {
 	for {
 		buf.Reset()
 		buf.Write(zeroHeader[:])
-		res, terr := s.ep.Read(&buf, tcpip.ReadOptions{NeedRemoteAddr: true})
+		ep := s.endpoint() // bind may move the socket to another host's
+		res, terr := ep.Read(&buf, tcpip.ReadOptions{NeedRemoteAddr: true})
 		if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
 			if !s.waitEvent(ch) {
 				return
@@ -214,6 +215,9 @@ func (s *sock) dgramIn() {
 		}
 		if terr != nil {
 			if _, ok := terr.(*tcpip.ErrClosedForReceive); ok {
+				if ep != s.endpoint() {
+					continue // the endpoint a bind replaced
+				}
 				return
 			}
 			// An asynchronous error (ECONNREFUSED from an ICMP port

@@ -147,7 +147,7 @@ func (s *sock) renewIfFailed() syscall.Errno {
 		}
 	}
 	s.ep.Close()
-	s.ep = ep
+	s.setEndpointLocked(ep, s.host.Load())
 	s.failed = false
 	return 0
 }
@@ -163,7 +163,7 @@ func (s *sock) newEndpointLocked(family int32) (tcpip.Endpoint, syscall.Errno) {
 	if family == unix.AF_INET6 {
 		np = ipv6.ProtocolNumber
 	}
-	ep, err := s.host.Stack.NewEndpoint(tp, np, &s.wq)
+	ep, err := s.host.Load().Stack.NewEndpoint(tp, np, &s.wq)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -268,7 +268,7 @@ func (s *sock) becomeIPv4() syscall.Errno {
 		return en
 	}
 	s.ep.Close()
-	s.ep = ep
+	s.setEndpointLocked(ep, s.host.Load())
 	s.family = unix.AF_INET
 	return 0
 }
@@ -341,8 +341,9 @@ func (s *sock) acceptLoop() {
 // handOver makes the session of an accepted connection and sends its app
 // end to the listener's program.
 func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
-	ns := &sock{b: s.b, family: s.family, typ: s.typ, proto: s.proto, host: s.host, pid: s.pid,
+	ns := &sock{b: s.b, family: s.family, typ: s.typ, proto: s.proto, pid: s.pid,
 		done: make(chan struct{}), state: wire.StateConnected}
+	ns.host.Store(s.host.Load()) // the listener's host, which may not be its program's
 	ns.ep = nep
 	// The accepted endpoint notifies its own queue; forward to ours.
 	ns.wqForward(nwq)

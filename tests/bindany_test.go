@@ -360,3 +360,41 @@ func TestBindOtherHostNetem(t *testing.T) {
 		t.Errorf("link 20->11 dropped nothing: %+v", st)
 	}
 }
+
+// TestBindOtherHostPing: iputils ping on host 10 with -I 127.0.0.20 (which
+// binds its ICMP echo socket to that address) pings host 11 through host
+// 20: every echo is answered, and host 20's link, not host 10's, carried
+// the requests. IPv6 (-I fd00::5357:5f14) is tried only once the IPv4 run
+// proved that ping is wrapped (see TestPing).
+func TestBindOtherHostPing(t *testing.T) {
+	ping := needTool(t, "ping")
+	dir := swrapDir(t)
+	startBroker(t, dir)
+	h11 := swrapnet.MustJoin(dir, 11)
+	pc, err := h11.ListenPacket("udp", "127.0.0.11:0") // host 11 exists
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	run := func(args ...string) string {
+		out, stderr, err := runCmd(newCmd(testCtx(t, 20*time.Second), wrapEnv(t, dir, 10), ping, args...))
+		if err != nil {
+			t.Fatalf("ping %v: %v\n%s%s", args, err, out, stderr)
+		}
+		return out
+	}
+	out := run("-n", "-c", "2", "-W", "2", "-I", "127.0.0.20", "127.0.0.11")
+	tx := map[int]uint64{}
+	for _, h := range status(t, h11).Hosts {
+		tx[h.ID] = h.Link.TxFrames
+	}
+	if tx[20] < 2 || tx[10] != 0 {
+		t.Fatalf("echo requests sent by host 20: %d, by host 10: %d; want 2 and 0 (not trying IPv6):\n%s", tx[20], tx[10], out)
+	}
+	if !strings.Contains(out, "from 127.0.0.20") || !strings.Contains(out, "2 received") {
+		t.Errorf("IPv4 ping -I 127.0.0.20: %s", out)
+	}
+	if out := run("-n", "-6", "-c", "2", "-W", "2", "-I", "fd00::5357:5f14", "fd00::5357:5f0b"); !strings.Contains(out, "from fd00::5357:5f14") || !strings.Contains(out, "2 received") {
+		t.Errorf("IPv6 ping -I fd00::5357:5f14: %s", out)
+	}
+}

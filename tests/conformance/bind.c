@@ -247,6 +247,32 @@ int main(void)
 		close(a);
 		close(c);
 		close(sl);
+
+		/* Options set before bind stay set, also where bind moved the
+		 * socket (under swrap, to another host's netstack), and after a
+		 * bind that failed. */
+		for (int i = 0; i < 2; i++) {
+			b = xsocket(AF_INET, SOCK_STREAM);
+			setint(b, SOL_SOCKET, SO_KEEPALIVE, 1);
+			setint(b, SOL_SOCKET, SO_KEEPALIVE, 0);
+			setint(b, SOL_SOCKET, SO_KEEPALIVE, 1);
+			setint(b, IPPROTO_TCP, TCP_NODELAY, 1);
+			setint(b, IPPROTO_TCP, TCP_KEEPIDLE, 77);
+			setint(b, IPPROTO_IP, IP_TTL, 33);
+			setint(b, IPPROTO_IP, IP_TOS, 0x10);
+			setint(b, SOL_SOCKET, SO_RCVBUF, 50000);
+			if (i == 1) {
+				len = peeraddr4(port, &ss); /* l's port: in use */
+				check("bind_peer4_inuse_with_opts", "%s", ok0(bind(b, SA(&ss), len)));
+			}
+			len = peeraddr4(0, &ss);
+			r = bind(b, SA(&ss), len);
+			check(i ? "opts_after_failed_bind_peer4" : "opts_after_bind_peer4", "%s keepalive=%s nodelay=%s keepidle=%s ttl=%s tos=%s rcvbuf=%s",
+			      ok0(r), getint(b, SOL_SOCKET, SO_KEEPALIVE), getint(b, IPPROTO_TCP, TCP_NODELAY),
+			      getint(b, IPPROTO_TCP, TCP_KEEPIDLE), getint(b, IPPROTO_IP, IP_TTL),
+			      getint(b, IPPROTO_IP, IP_TOS), getint(b, SOL_SOCKET, SO_RCVBUF));
+			close(b);
+		}
 		close(l);
 
 		/* Under swrap the wildcard is the default host's address only:

@@ -49,6 +49,7 @@ func (s *sock) dgramConnect(a wire.Addr) syscall.Errno {
 	}
 	s.mu.Lock()
 	s.state = wire.StateConnected
+	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
 	return 0
 }
@@ -84,6 +85,7 @@ func (s *sock) dgramOut() {
 		s.mu.Lock()
 		if s.state == wire.StateNew {
 			s.state = wire.StateBound // autobound by the send
+			s.preBind = nil           // bound where it is: nothing to replay
 		}
 		s.mu.Unlock()
 		// Let the datagrams travel before reading more: a program that

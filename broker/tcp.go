@@ -250,6 +250,7 @@ func (s *sock) waitConnect(done chan struct{}, timeo time.Duration) syscall.Errn
 func (s *sock) connected() {
 	s.mu.Lock()
 	s.state = wire.StateConnected
+	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
 	s.b.wg.Add(1)
 	go s.pumpIn()
@@ -305,6 +306,7 @@ func (s *sock) listen(backlog int) syscall.Errno {
 	}
 	s.mu.Lock()
 	s.state = wire.StateListening
+	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
 	s.b.wg.Add(1)
 	go s.acceptLoop()

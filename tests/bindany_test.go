@@ -8,10 +8,13 @@ package tests
 // shim and broker.
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -396,5 +399,46 @@ func TestBindOtherHostPing(t *testing.T) {
 	}
 	if out := run("-n", "-6", "-c", "2", "-W", "2", "-I", "fd00::5357:5f14", "fd00::5357:5f0b"); !strings.Contains(out, "from fd00::5357:5f14") || !strings.Contains(out, "2 received") {
 		t.Errorf("IPv6 ping -I fd00::5357:5f14: %s", out)
+	}
+}
+
+// TestBindOtherHostAltNetwork: under the 10.53.57.0 plan, host 10 (the Go
+// client) listens on 10.53.57.20, host 11 reaches it there, and STATUS
+// lists the listener under host 20; 127.0.0.20 is no host's address then
+// (EADDRNOTAVAIL). Only the Go client talks, through the broker.
+func TestBindOtherHostAltNetwork(t *testing.T) {
+	t.Setenv("SOCKET_WRAPPER_IPV4_NETWORK", "10.53.57.0") // for swrapnet
+	dir := swrapDir(t)
+	startBroker(t, dir, "SOCKET_WRAPPER_IPV4_NETWORK=10.53.57.0")
+	h10, h11 := swrapnet.MustJoin(dir, 10), swrapnet.MustJoin(dir, 11)
+	ln, err := h10.Listen("tcp", "10.53.57.20:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer := make(chan string, 1)
+	acceptOne(t, ln, func(c net.Conn) { peer <- c.LocalAddr().String() + " " + c.RemoteAddr().String() })
+	c, err := h11.Dial("tcp", "10.53.57.20:7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := <-peer; !strings.HasPrefix(p, "10.53.57.20:7 10.53.57.11:") {
+		t.Errorf("server's connection is %q, want 10.53.57.20:7 from 10.53.57.11:PORT", p)
+	}
+	c.Close()
+	found := false
+	for _, s := range status(t, h10).Sockets {
+		if s.Local == "10.53.57.20:7" && s.TCP == "LISTEN" {
+			found = true
+			if s.Host != 20 {
+				t.Errorf("the listener on 10.53.57.20:7 is on host %d, want 20", s.Host)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no listener on 10.53.57.20:7 in STATUS")
+	}
+	if _, err := h10.Listen("tcp", "127.0.0.20:7"); !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("listen on 127.0.0.20 under the 10.53.57.0 plan: %v, want EADDRNOTAVAIL", err)
 	}
 }

@@ -428,8 +428,9 @@ func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
 	var cands []cand
 	for _, o := range b.socks {
 		if o != except && o.host.Load().ID == host {
-			// o.ep may be replaced under o.mu and b.mu; o.mu cannot be
-			// taken here (its own bind may be waiting for b.mu).
+			// o.ep is replaced under o.mu and b.mu, so b.mu suffices;
+			// o.mu must not be taken here: o's own bind may hold it
+			// while it waits for b.mu in this very function.
 			cands = append(cands, cand{o, o.ep})
 		}
 	}

@@ -52,6 +52,7 @@ func (s *sock) dgramConnect(a wire.Addr) syscall.Errno {
 	}
 	s.mu.Lock()
 	s.state = wire.StateConnected
+	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
 	return 0
 }
@@ -87,6 +88,7 @@ func (s *sock) dgramOut() {
 		s.mu.Lock()
 		if s.state == wire.StateNew {
 			s.state = wire.StateBound // autobound by the send
+			s.preBind = nil           // bound where it is: nothing to replay
 		}
 		s.mu.Unlock()
 		// Let the datagrams travel before reading more: a program that
@@ -179,7 +181,7 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}) bool {
 	var r bytes.Reader
 	for {
 		r.Reset(payload)
-		_, werr := s.ep.Write(&r, opts)
+		_, werr := s.endpoint().Write(&r, opts)
 		if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
 			if !s.waitEvent(ch) {
 				return false
@@ -208,7 +210,8 @@ func (s *sock) dgramIn() {
 	for {
 		buf.Reset()
 		buf.Write(zeroHeader[:])
-		res, terr := s.ep.Read(&buf, tcpip.ReadOptions{NeedRemoteAddr: true})
+		ep := s.endpoint() // bind may move the socket to another host's
+		res, terr := ep.Read(&buf, tcpip.ReadOptions{NeedRemoteAddr: true})
 		if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
 			if !s.waitEvent(ch) {
 				return
@@ -217,6 +220,9 @@ func (s *sock) dgramIn() {
 		}
 		if terr != nil {
 			if _, ok := terr.(*tcpip.ErrClosedForReceive); ok {
+				if ep != s.endpoint() {
+					continue // the endpoint a bind replaced
+				}
 				return
 			}
 			// An asynchronous error (ECONNREFUSED from an ICMP port

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,22 +23,27 @@ import (
 )
 
 // sock is one wrapped socket: the broker's end of the program's unix socket
-// pair, and the netstack endpoint on the program's host.
+// pair, and the netstack endpoint on the socket's host: the program's
+// default host, or the host whose address it bound (rehome.go).
 type sock struct {
 	b      *Broker
 	id     uint64
 	family int32 // AF_INET or AF_INET6 (may turn AF_INET on the v4 quirk)
 	typ    int32 // SOCK_STREAM or SOCK_DGRAM
 	proto  int32 // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6)
-	host   *stack.Host
-	pid    uint32 // of the process that created it (for inspection)
-	name   string // abstract name of the app end, without the NUL
+	// host changes at most once, when bind moves an unbound socket to
+	// another host; readers on other goroutines load it atomically.
+	host atomic.Pointer[stack.Host]
+	pid  uint32 // of the process that created it (for inspection)
+	name string // abstract name of the app end, without the NUL
 
 	conn *os.File // the broker's end of the pair, in the Go netpoller
 	wq   waiter.Queue
 	done chan struct{} // closed by close(): wakes every waiter
 
-	mu        sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// ep is replaced (under mu, and b.mu: see setEndpointLocked) only by
+	// a move to another host, a failed connect and the v4 quirk.
 	ep        tcpip.Endpoint
 	state     wire.State
 	bound     netip.AddrPort // as the program bound it (the any-address stays any)
@@ -69,6 +75,9 @@ type sock struct {
 	closed        bool
 	rcvBuf        int // SO_RCVBUF as reported (Linux doubles what is set)
 	sndBuf        int
+	// preBind are the options set while unbound, replayed if bind moves
+	// the socket to another host (rehome.go); nil once bound.
+	preBind []setOpt
 }
 
 // newSock makes the endpoint and the unix pair for a SOCKET request, and
@@ -96,7 +105,7 @@ func (b *Broker) newSock(req wire.Socket, iface int, pid uint32) (*sock, int, sy
 		b.log.Error("host", "id", iface, "err", err)
 		return nil, -1, syscall.ENETDOWN
 	}
-	s.host = host
+	s.host.Store(host)
 	ep, terr := host.Stack.NewEndpoint(transProto, netProto, &s.wq)
 	if terr != nil {
 		return nil, -1, errno(terr)
@@ -270,7 +279,11 @@ func (s *sock) handle(req wire.Request) reply {
 		if err != nil {
 			return errReply(syscall.EINVAL)
 		}
-		return errReply(s.setsockopt(int(o.Level), int(o.Name), o.Value))
+		en := s.setsockopt(int(o.Level), int(o.Name), o.Value)
+		if en == 0 {
+			s.recordOpt(int(o.Level), int(o.Name), o.Value)
+		}
+		return errReply(en)
 	case wire.OpStat:
 		return okReply(s.stat().Encode())
 	case wire.OpIoctl:
@@ -299,7 +312,7 @@ func (s *sock) addrReply(a netip.AddrPort) reply {
 func (s *sock) stat() wire.StatRep {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := wire.StatRep{Family: s.family, Type: s.typ, Protocol: s.proto, State: s.state, Iface: uint32(s.host.ID)}
+	r := wire.StatRep{Family: s.family, Type: s.typ, Protocol: s.proto, State: s.state, Iface: uint32(s.host.Load().ID)}
 	if s.ep.SocketOptions().GetBroadcast() {
 		r.Flags |= wire.StatBroadcast
 	}
@@ -308,8 +321,8 @@ func (s *sock) stat() wire.StatRep {
 
 // toFull converts a program's address to a netstack address for this
 // socket, checking it against the address plan. forConnect allows any
-// emulated destination; otherwise (bind) only this host's own addresses and
-// the any-address are allowed.
+// emulated destination; otherwise (bind) any emulated host's address and
+// the any-address are allowed (bind moves the socket to that host).
 func (s *sock) toFull(a wire.Addr, forConnect bool) (tcpip.FullAddress, syscall.Errno) {
 	ip := a.IP
 	switch {
@@ -323,9 +336,9 @@ func (s *sock) toFull(a wire.Addr, forConnect bool) (tcpip.FullAddress, syscall.
 		if forConnect {
 			// Linux treats a connect to the any-address as one to this host.
 			if s.family == unix.AF_INET || ip.Is4In6() {
-				ip = s.host.IPv4
+				ip = s.host.Load().IPv4
 			} else {
-				ip = s.host.IPv6
+				ip = s.host.Load().IPv6
 			}
 		} else {
 			return fa, 0
@@ -336,7 +349,7 @@ func (s *sock) toFull(a wire.Addr, forConnect bool) (tcpip.FullAddress, syscall.
 		if !plan.InNetwork(ip) {
 			return fa, syscall.ENETUNREACH
 		}
-	} else if id, ok := plan.Host(ip); !ok || id != s.host.ID || (ip.Is4In6() && s.v6only()) {
+	} else if _, ok := plan.Host(ip); !ok || (ip.Is4In6() && s.v6only()) {
 		return fa, syscall.EADDRNOTAVAIL
 	}
 	if ip.Is4In6() {
@@ -351,8 +364,15 @@ func (s *sock) toFull(a wire.Addr, forConnect bool) (tcpip.FullAddress, syscall.
 
 func (s *sock) v6only() bool { return s.ep.SocketOptions().GetV6Only() }
 
+// bind binds the socket to a, on the host whose address a is: a socket
+// bound to another host's address moves there (rehome.go); the any-address
+// stays on the socket's host, the program's default one.
 func (s *sock) bind(a wire.Addr) syscall.Errno {
 	fa, en := s.toFull(a, false)
+	if en != 0 {
+		return en
+	}
+	host, en := s.bindHost(a)
 	if en != 0 {
 		return en
 	}
@@ -361,13 +381,28 @@ func (s *sock) bind(a wire.Addr) syscall.Errno {
 	if s.state != wire.StateNew {
 		return syscall.EINVAL
 	}
-	err := s.ep.Bind(fa)
-	if _, inUse := err.(*tcpip.ErrPortInUse); inUse && s.b.reapClosed(s.host.ID, fa.Port, s) {
-		err = s.ep.Bind(fa) // a socket the program had just closed held it
+	ep := s.ep
+	if host != s.host.Load() {
+		if ep, en = s.endpointOn(host); en != 0 {
+			return en
+		}
+	}
+	err := ep.Bind(fa)
+	if _, inUse := err.(*tcpip.ErrPortInUse); inUse && s.b.reapClosed(host.ID, fa.Port, s) {
+		err = ep.Bind(fa) // a socket the program had just closed held it
 	}
 	if err != nil {
+		if ep != s.ep {
+			ep.Close() // the socket stays where it was, unbound
+		}
 		return errno(err)
 	}
+	if ep != s.ep {
+		old := s.ep
+		s.setEndpointLocked(ep, host)
+		old.Close()
+	}
+	s.preBind = nil
 	s.state = wire.StateBound
 	s.bound = a.AddrPort()
 	return 0
@@ -392,17 +427,25 @@ func (s *sock) closedByProgram() bool {
 // its port again at once would see EADDRINUSE where Linux succeeds. It
 // reports whether it closed any.
 func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
+	type cand struct {
+		o  *sock
+		ep tcpip.Endpoint
+	}
 	b.mu.Lock()
-	var cands []*sock
+	var cands []cand
 	for _, o := range b.socks {
-		if o != except && o.host.ID == host {
-			cands = append(cands, o)
+		if o != except && o.host.Load().ID == host {
+			// o.ep is replaced under o.mu and b.mu, so b.mu suffices;
+			// o.mu must not be taken here: o's own bind may hold it
+			// while it waits for b.mu in this very function.
+			cands = append(cands, cand{o, o.ep})
 		}
 	}
 	b.mu.Unlock()
 	reaped := false
-	for _, o := range cands {
-		if fa, err := o.ep.GetLocalAddress(); err != nil || fa.Port != port {
+	for _, c := range cands {
+		o := c.o
+		if fa, err := c.ep.GetLocalAddress(); err != nil || fa.Port != port {
 			continue
 		}
 		if o.closedByProgram() {

@@ -338,7 +338,7 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 			case 0:
 				return s.bindToDevice("")
 			case int(stack.NICID):
-				return s.bindToDevice(addrplan.IfName(s.host.ID))
+				return s.bindToDevice(addrplan.IfName(s.host.Load().ID))
 			}
 			return syscall.ENODEV
 		case unix.SO_OOBINLINE, unix.SO_PRIORITY, unix.SO_DEBUG, unix.SO_DONTROUTE:
@@ -597,7 +597,7 @@ func (s *sock) ioctl(req uint32) (int, syscall.Errno) {
 // is ENODEV as on Linux. (Linux wants CAP_NET_RAW only to change a binding
 // already made, which this does not model.)
 func (s *sock) bindToDevice(name string) syscall.Errno {
-	if name != "" && name != addrplan.IfName(s.host.ID) {
+	if name != "" && name != addrplan.IfName(s.host.Load().ID) {
 		return syscall.ENODEV
 	}
 	s.mu.Lock()

@@ -112,14 +112,19 @@ func (b *Broker) status() []byte {
 }
 
 func (s *sock) describe() SocketStatus {
+	// Under mu, as bind may move the socket to another host's endpoint.
+	// tcpInfo reads the endpoint on its own: of an unbound socket, which
+	// alone can move, both endpoints report CLOSE.
 	s.mu.Lock()
-	state := s.state
-	s.mu.Unlock()
-	d := SocketStatus{ID: s.id, Host: s.host.ID, Family: "ipv4", State: state.String(), PID: s.pid,
+	d := SocketStatus{ID: s.id, Host: s.host.Load().ID, Family: "ipv4", State: s.state.String(), PID: s.pid,
 		Local: s.localAddr().String()}
 	if s.family == unix.AF_INET6 {
 		d.Family = "ipv6"
 	}
+	if r, en := s.remoteAddr(); en == 0 {
+		d.Remote = r.String()
+	}
+	s.mu.Unlock()
 	switch s.proto {
 	case unix.IPPROTO_TCP:
 		d.Proto = "tcp"
@@ -128,9 +133,6 @@ func (s *sock) describe() SocketStatus {
 		d.Proto = "udp"
 	default:
 		d.Proto = "icmp"
-	}
-	if r, en := s.remoteAddr(); en == 0 {
-		d.Remote = r.String()
 	}
 	return d
 }

@@ -153,7 +153,7 @@ func (s *sock) renewIfFailed() syscall.Errno {
 		}
 	}
 	s.ep.Close()
-	s.ep = ep
+	s.setEndpointLocked(ep, s.host.Load())
 	s.failed = false
 	return 0
 }
@@ -169,7 +169,7 @@ func (s *sock) newEndpointLocked(family int32) (tcpip.Endpoint, syscall.Errno) {
 	if family == unix.AF_INET6 {
 		np = ipv6.ProtocolNumber
 	}
-	ep, err := s.host.Stack.NewEndpoint(tp, np, &s.wq)
+	ep, err := s.host.Load().Stack.NewEndpoint(tp, np, &s.wq)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -256,6 +256,7 @@ func (s *sock) waitConnect(done chan struct{}, timeo time.Duration) syscall.Errn
 func (s *sock) connected() {
 	s.mu.Lock()
 	s.state = wire.StateConnected
+	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
 	s.b.wg.Add(1)
 	go s.pumpIn()
@@ -274,7 +275,7 @@ func (s *sock) becomeIPv4() syscall.Errno {
 		return en
 	}
 	s.ep.Close()
-	s.ep = ep
+	s.setEndpointLocked(ep, s.host.Load())
 	s.family = unix.AF_INET
 	return 0
 }
@@ -317,6 +318,7 @@ func (s *sock) listen(backlog int) syscall.Errno {
 	}
 	s.mu.Lock()
 	s.state = wire.StateListening
+	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
 	s.b.wg.Add(1)
 	go s.acceptLoop()
@@ -353,8 +355,9 @@ func (s *sock) acceptLoop() {
 // handOver makes the session of an accepted connection and sends its app
 // end to the listener's program.
 func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
-	ns := &sock{b: s.b, family: s.family, typ: s.typ, proto: s.proto, host: s.host, pid: s.pid,
+	ns := &sock{b: s.b, family: s.family, typ: s.typ, proto: s.proto, pid: s.pid,
 		done: make(chan struct{}), state: wire.StateConnected}
+	ns.host.Store(s.host.Load()) // the listener's host, which may not be its program's
 	ns.ep = nep
 	// The accepted endpoint notifies its own queue; forward to ours.
 	ns.wqForward(nwq)

@@ -2,8 +2,9 @@
  * bind.c - interposes bind() and bindresvport().
  *
  * bind on a wrapped socket is a BIND request; the broker checks the address
- * against the address plan (EADDRNOTAVAIL for another host's address) and
- * for conflicts (EADDRINUSE). bindresvport() picks a free port in 600..1023,
+ * against the address plan (EADDRNOTAVAIL for an address of no emulated
+ * host; another host's address moves the socket to that host) and for
+ * conflicts (EADDRINUSE). bindresvport() picks a free port in 600..1023,
  * and unlike glibc's also works on AF_INET6 sockets (as socket_wrapper's).
  */
 #include "swrap.h"

@@ -256,7 +256,8 @@ var _ net.Listener = (*Listener)(nil)
 
 // Listen listens on address ("ip:port", ":port" for every address of the
 // host) on network "tcp", "tcp4" or "tcp6". SO_REUSEADDR is set, as Go's
-// net.Listen does.
+// net.Listen does. The ip may be any emulated host's: the listener and its
+// connections then live on that host.
 func (h *Host) Listen(network, address string) (*Listener, error) {
 	return h.ListenTCP(network, address, true)
 }

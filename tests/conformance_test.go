@@ -46,14 +46,15 @@ type knownDeviation struct {
 }
 
 // knownDeviations are the checks where swrap knowingly differs from Linux.
-// Apart from UDP multicast, which the emulated network does not carry, and
-// pipelined netlink dumps, all
-// are poll bits: a wrapped TCP/UDP socket is a connected unix socket,
+// Most are poll bits: a wrapped TCP/UDP socket is a connected unix socket,
 // whose POLLERR exists only when its peer is gone with unread data, and
 // whose POLLHUP needs both directions shut; neither can be raised while the
 // socket stays usable (a refused socket may connect again). The errors
-// themselves are reported exactly (SO_ERROR, recv, send, connect). The other
-// is netlink dumps requested before the previous one was read.
+// themselves are reported exactly (SO_ERROR, recv, send, connect). The
+// others: UDP multicast, which the emulated network does not carry; netlink
+// dumps requested before the previous one was read; and socket_wrapper's
+// address plan: a process's wildcard is its default host's address only, and
+// only hosts 1..64 have addresses.
 var knownDeviations = map[string]knownDeviation{
 	"poll_fresh_tcp": {"OUT|HUP", "OUT",
 		"a never-connected TCP socket: its unix socket is connected to the broker, so no POLLHUP"},
@@ -71,13 +72,19 @@ var knownDeviations = map[string]knownDeviation{
 		"multicast is not emulated: a UDP connect to a group is ENETUNREACH, as a send to one is"},
 	"udp4_mcast_so_broadcast": {"0 at-once so_error=0 getpeername=connected", "ENETUNREACH at-once so_error=0 getpeername=ENOTCONN",
 		"as udp4_mcast"},
+	"bind_peer4_vs_any4": {"EADDRINUSE", "0",
+		"0.0.0.0 binds the default host's address only; another host's address and port are another netstack's"},
+	"connect_peer4_any4_listener": {"0", "ECONNREFUSED",
+		"a listener on 0.0.0.0 listens on the default host's address only, not on other hosts' (socket_wrapper's plan)"},
+	"bind_loopback_nonhost4": {"0", "EADDRNOTAVAIL",
+		"Linux binds any 127/8 address; under swrap only 127.0.0.1..64, the emulated hosts' addresses"},
 }
 
 // conformancePrograms maps each program in tests/conformance to the number
 // of checks it prints.
 var conformancePrograms = map[string]int{
 	"accept":  26,
-	"bind":    34,
+	"bind":    52,
 	"cmsg":    24,
 	"connect": 31,
 	"fdops":   31,
@@ -88,7 +95,7 @@ var conformancePrograms = map[string]int{
 	"sock":    41,
 	"stream":  81,
 	"tcpopt":  30,
-	"udp":     47,
+	"udp":     51,
 }
 
 // confProgramNames returns the program names in a stable order.
@@ -143,16 +150,19 @@ func nativeConfEnv() []string {
 		"CONF_ADDR4=127.0.0.1",
 		"CONF_ADDR6=::1",
 		"CONF_NONLOCAL4=192.0.2.1", // only ever bound (and the bind fails)
+		"CONF_PEER4=127.0.0.2",     // Linux binds any 127/8 address
 	)
 }
 
 // swrapConfEnv is the environment of a run under swrap on host 10 of dir.
-// 127.0.0.11 belongs to host 11, so binding it fails on host 10.
+// Host 10 may bind host 20's address; 192.0.2.1 is outside the emulated
+// network.
 func swrapConfEnv(t *testing.T, dir string) []string {
 	return append(confCleanEnv(wrapEnv(t, dir, 10)),
 		"CONF_ADDR4=127.0.0.10",
 		"CONF_ADDR6=fd00::5357:5f0a",
-		"CONF_NONLOCAL4=127.0.0.11",
+		"CONF_NONLOCAL4=192.0.2.1",
+		"CONF_PEER4=127.0.0.20",
 		"CONF_EXPECT_SWRAP=1",
 	)
 }

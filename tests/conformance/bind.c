@@ -188,6 +188,118 @@ int main(void)
 	}
 
 	{
+		/* Another local address (natively any 127/8 address; under swrap
+		 * any emulated host's): bind, listen, connect both ways. */
+		int l = xsocket(AF_INET, SOCK_STREAM);
+		len = peeraddr4(0, &ss);
+		int r = bind(l, SA(&ss), len);
+		glen = sizeof(got);
+		getsockname(l, SA(&got), &glen);
+		check("bind_peer4", "%s %s", ok0(r), sastr(SA(&got), -1));
+		int port = saport(SA(&got));
+		check("listen_peer4", "%s", ok0(listen(l, 4)));
+		int c = xsocket(AF_INET, SOCK_STREAM);
+		len = peeraddr4(port, &ss);
+		check("connect_peer4", "%s", ok0(connect(c, SA(&ss), len)));
+		int a = accept(l, NULL, NULL);
+		glen = sizeof(got);
+		getsockname(a, SA(&got), &glen);
+		check("accepted_peer4_name", "%s", sastr(SA(&got), port));
+		glen = sizeof(got);
+		getpeername(a, SA(&got), &glen);
+		check("accepted_peer4_peer", "%s", sastr(SA(&got), localport(c)));
+		glen = sizeof(got);
+		getpeername(c, SA(&got), &glen);
+		check("connected_peer4_peer", "%s", sastr(SA(&got), port));
+		char buf[4] = {0};
+		writeall(c, "ping", 4);
+		readall(a, buf, 4);
+		writeall(a, buf, 4);
+		check("peer4_echo", "%s", res(recv(c, buf, sizeof(buf), MSG_WAITALL)));
+		close(a);
+		close(c);
+
+		/* Ports are per address: the same port on SELF is free, a second
+		 * bind of PEER4:port is not. */
+		int b = xsocket(AF_INET, SOCK_STREAM);
+		check("bind_peer4_inuse", "%s", ok0(bind(b, SA(&ss), len)));
+		close(b);
+		b = xsocket(AF_INET, SOCK_STREAM);
+		check("bind_self4_port_of_peer4", "%s", ok0(bindport(b, AF_INET, port)));
+		close(b);
+
+		/* A socket bound to PEER4 connects from it. */
+		int sp;
+		int sl = tcp_listener(AF_INET, &sp);
+		c = xsocket(AF_INET, SOCK_STREAM);
+		len = peeraddr4(0, &ss);
+		bind(c, SA(&ss), len);
+		struct sockaddr_storage dst;
+		socklen_t dlen = selfaddr(AF_INET, sp, &dst);
+		check("connect_from_peer4", "%s", ok0(connect(c, SA(&dst), dlen)));
+		a = accept(sl, NULL, NULL);
+		glen = sizeof(got);
+		getpeername(a, SA(&got), &glen);
+		check("accepted_from_peer4_peer", "%s", sastr(SA(&got), localport(c)));
+		glen = sizeof(got);
+		getsockname(c, SA(&got), &glen);
+		check("connected_from_peer4_name", "%s", sastr(SA(&got), -1));
+		close(a);
+		close(c);
+		close(sl);
+
+		/* Options set before bind stay set, also where bind moved the
+		 * socket (under swrap, to another host's netstack), and after a
+		 * bind that failed. */
+		for (int i = 0; i < 2; i++) {
+			b = xsocket(AF_INET, SOCK_STREAM);
+			setint(b, SOL_SOCKET, SO_KEEPALIVE, 1);
+			setint(b, SOL_SOCKET, SO_KEEPALIVE, 0);
+			setint(b, SOL_SOCKET, SO_KEEPALIVE, 1);
+			setint(b, IPPROTO_TCP, TCP_NODELAY, 1);
+			setint(b, IPPROTO_TCP, TCP_KEEPIDLE, 77);
+			setint(b, IPPROTO_IP, IP_TTL, 33);
+			setint(b, IPPROTO_IP, IP_TOS, 0x10);
+			setint(b, SOL_SOCKET, SO_RCVBUF, 50000);
+			if (i == 1) {
+				len = peeraddr4(port, &ss); /* l's port: in use */
+				check("bind_peer4_inuse_with_opts", "%s", ok0(bind(b, SA(&ss), len)));
+			}
+			len = peeraddr4(0, &ss);
+			r = bind(b, SA(&ss), len);
+			check(i ? "opts_after_failed_bind_peer4" : "opts_after_bind_peer4", "%s keepalive=%s nodelay=%s keepidle=%s ttl=%s tos=%s rcvbuf=%s",
+			      ok0(r), getint(b, SOL_SOCKET, SO_KEEPALIVE), getint(b, IPPROTO_TCP, TCP_NODELAY),
+			      getint(b, IPPROTO_TCP, TCP_KEEPIDLE), getint(b, IPPROTO_IP, IP_TTL),
+			      getint(b, IPPROTO_IP, IP_TOS), getint(b, SOL_SOCKET, SO_RCVBUF));
+			close(b);
+		}
+		close(l);
+
+		/* Under swrap the wildcard is the default host's address only:
+		 * it neither holds PEER4's port nor answers for PEER4. */
+		a = xsocket(AF_INET, SOCK_STREAM);
+		len = anyaddr(AF_INET, 0, &ss);
+		bind(a, SA(&ss), len);
+		port = localport(a);
+		b = xsocket(AF_INET, SOCK_STREAM);
+		len = peeraddr4(port, &ss);
+		check("bind_peer4_vs_any4", "%s", ok0(bind(b, SA(&ss), len)));
+		close(b);
+		listen(a, 4);
+		c = xsocket(AF_INET, SOCK_STREAM);
+		check("connect_peer4_any4_listener", "%s", ok0(connect(c, SA(&ss), len)));
+		close(c);
+		close(a);
+
+		/* 127.0.0.200: a loopback address natively, no emulated host
+		 * (1..64) under swrap. */
+		b = xsocket(AF_INET, SOCK_STREAM);
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f0000c8)};
+		check("bind_loopback_nonhost4", "%s", ok0(bind(b, (struct sockaddr *)&sin, sizeof(sin))));
+		close(b);
+	}
+
+	{
 		int fd = xsocket(AF_INET, SOCK_STREAM);
 		check("listen_autobind", "%s", ok0(listen(fd, 4)));
 		glen = sizeof(got);

@@ -17,6 +17,9 @@
  *   CONF_ADDR6        this process's IPv6 address (::1 natively)
  *   CONF_NONLOCAL4    an IPv4 address that is not local; only ever bound
  *                     (and the bind must fail), never sent to
+ *   CONF_PEER4        another local IPv4 address this process may bind
+ *                     (127.0.0.2 natively; another emulated host's
+ *                     address under swrap)
  *   CONF_CLOSED_PORT  optional: a TCP port with no listener. Without it the
  *                     program reserves one itself with a bound socket that
  *                     never listens, which is safe under parallel runs.
@@ -62,6 +65,7 @@
 static struct in_addr conf_addr4;
 static struct in6_addr conf_addr6;
 static struct in_addr conf_nonlocal4;
+static struct in_addr conf_peer4;
 static int conf_nchecks;
 static const char *conf_prog = "conf";
 static const char *conf_last = "(none)";
@@ -173,6 +177,8 @@ CONF_FN const char *hoststr(const struct sockaddr *sa)
 			return "ANY4";
 		if (s->sin_addr.s_addr == conf_nonlocal4.s_addr)
 			return "NONLOCAL4";
+		if (s->sin_addr.s_addr == conf_peer4.s_addr)
+			return "PEER4";
 		if (s->sin_addr.s_addr == htonl(0x7fffffff))
 			return "BCAST4";
 		inet_ntop(AF_INET, &s->sin_addr, tmp, sizeof(tmp));
@@ -238,6 +244,17 @@ CONF_FN socklen_t selfaddr(int fam, int port, struct sockaddr_storage *ss)
 	s->sin6_family = AF_INET6;
 	s->sin6_port = htons(port);
 	s->sin6_addr = conf_addr6;
+	return sizeof(*s);
+}
+
+/* peeraddr4 fills ss with CONF_PEER4 and port. */
+CONF_FN socklen_t peeraddr4(int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *s = (struct sockaddr_in *)ss;
+	s->sin_family = AF_INET;
+	s->sin_port = htons(port);
+	s->sin_addr = conf_peer4;
 	return sizeof(*s);
 }
 
@@ -487,12 +504,15 @@ CONF_FN void conf_init(const char *prog)
 	const char *a4 = getenv("CONF_ADDR4");
 	const char *a6 = getenv("CONF_ADDR6");
 	const char *nl = getenv("CONF_NONLOCAL4");
+	const char *p4 = getenv("CONF_PEER4");
 	if (!a4 || inet_pton(AF_INET, a4, &conf_addr4) != 1)
 		die("CONF_ADDR4 must be an IPv4 address");
 	if (!a6 || inet_pton(AF_INET6, a6, &conf_addr6) != 1)
 		die("CONF_ADDR6 must be an IPv6 address");
 	if (!nl || inet_pton(AF_INET, nl, &conf_nonlocal4) != 1)
 		die("CONF_NONLOCAL4 must be an IPv4 address");
+	if (!p4 || inet_pton(AF_INET, p4, &conf_peer4) != 1)
+		die("CONF_PEER4 must be an IPv4 address");
 
 	const char *ex = getenv("CONF_EXPECT_SWRAP");
 	if (ex && strcmp(ex, "1") == 0) {
@@ -502,7 +522,7 @@ CONF_FN void conf_init(const char *prog)
 				prog, enabled ? "false" : "missing");
 			abort();
 		}
-	} else if (!loopback4(conf_addr4) || !IN6_IS_ADDR_LOOPBACK(&conf_addr6)) {
+	} else if (!loopback4(conf_addr4) || !loopback4(conf_peer4) || !IN6_IS_ADDR_LOOPBACK(&conf_addr6)) {
 		fprintf(stderr, "%s: without swrap only 127.0.0.0/8 and ::1 may be used\n", prog);
 		abort();
 	}

@@ -296,5 +296,34 @@ int main(void)
 		close(b);
 	}
 
+	{
+		/* A socket bound to another local address (natively any 127/8
+		 * address, under swrap any emulated host's) receives what is sent
+		 * there, IP_PKTINFO names that address, and it answers from it. */
+		int r = xsocket(AF_INET, SOCK_DGRAM);
+		struct sockaddr_storage ss;
+		socklen_t len = peeraddr4(0, &ss);
+		check("udp_bind_peer4", "%s", ok0(bind(r, SA(&ss), len)));
+		setint(r, IPPROTO_IP, IP_PKTINFO, 1);
+		int rp = localport(r), sp;
+		int s = bound(AF_INET, SOCK_DGRAM, &sp);
+		len = peeraddr4(rp, &ss);
+		sendto(s, "p1", 2, 0, SA(&ss), len);
+		waitev(r, POLLIN, 5000);
+		check("udp_peer4_pktinfo", "%s", pktinfo(r));
+		sendto(s, "p2", 2, 0, SA(&ss), len);
+		flen = sizeof(from);
+		waitev(r, POLLIN, 5000);
+		ssize_t n = recvfrom(r, buf, sizeof(buf), 0, SA(&from), &flen);
+		check("udp_peer4_from", "%s %s", res(n), sastr(SA(&from), sp));
+		sendto(r, "a", 1, 0, SA(&from), flen);
+		flen = sizeof(from);
+		waitev(s, POLLIN, 5000);
+		n = recvfrom(s, buf, sizeof(buf), 0, SA(&from), &flen);
+		check("udp_peer4_answer_from", "%s %s", res(n), sastr(SA(&from), rp));
+		close(s);
+		close(r);
+	}
+
 	conf_done();
 }

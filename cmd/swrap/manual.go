@@ -261,7 +261,7 @@ func writeRoffText(w io.Writer, s string) {
 			inPara = false
 		case strings.HasPrefix(l, " "):
 			if !inEx {
-				fmt.Fprintf(w, ".RS 4\n.nf\n")
+				fmt.Fprintf(w, ".sp\n.RS 4\n.nf\n")
 				inEx, inPara = true, false
 			}
 			fmt.Fprintf(w, "%s\n", roffEscape(strings.TrimPrefix(l, "  ")))

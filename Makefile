@@ -110,6 +110,9 @@ install: all
 	for f in socket_wrapper-config.cmake socket_wrapper-config-version.cmake; do \
 		$(SUBST) dist/$$f.in > $(GEN)/$$f && \
 		install -D -m 644 $(GEN)/$$f $(DESTDIR)$(CMAKEDIR)/$$f || exit 1; done
+	@# A real install as root: refresh ld.so's cache, so that the bare name
+	@# LD_PRELOAD=libsocket_wrapper.so finds LIBDIR (e.g. under /usr/local).
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))

@@ -198,11 +198,18 @@ static void broker_path(char *out, size_t cap)
 		snprintf(out, cap, "%s", env);
 		return;
 	}
+	/* Next to the shim (the build tree's bin/), else in the shim's
+	 * directory's swrap/ (an installed LIBDIR/swrap/swrap-broker): found
+	 * relative to the library itself, so a DESTDIR tree or a moved prefix
+	 * works without PATH. */
 	if (dladdr((void *)swrap_broker_instance, &info) && info.dli_fname) {
+		static const char *const rel[] = { "swrap-broker", "swrap/swrap-broker" };
 		const char *slash = strrchr(info.dli_fname, '/');
-		if (slash && (size_t)(slash - info.dli_fname) + 15 < cap) {
-			snprintf(out, cap, "%.*s/swrap-broker", (int)(slash - info.dli_fname),
-				 info.dli_fname);
+		for (size_t i = 0; slash && i < sizeof(rel) / sizeof(rel[0]); i++) {
+			if ((size_t)(slash - info.dli_fname) + strlen(rel[i]) + 2 > cap)
+				break;
+			snprintf(out, cap, "%.*s/%s", (int)(slash - info.dli_fname),
+				 info.dli_fname, rel[i]);
 			if (access(out, X_OK) == 0)
 				return;
 		}

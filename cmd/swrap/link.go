@@ -23,7 +23,11 @@ const linkUsage = `Usage:
   swrap link clear [--dir D] [LINK...]      remove them (all, or those of the links named)
   swrap link show [--dir D] [--json]        list the links with conditions and their counters
 
-A RULE is a link and its conditions; the words of the command line are joined
+` + conditionsHelp
+
+// conditionsHelp describes network conditions: the body of `swrap help
+// link` and the man page's NETWORK CONDITIONS section.
+const conditionsHelp = `A RULE is a link and its conditions; the words of the command line are joined
 with blanks, and ";" separates rules:
 
   swrap link set 10->11 delay=50ms jitter=5ms loss=5% seed=42
@@ -39,6 +43,11 @@ ge=P%,R%[,LOSS_BAD%[,LOSS_GOOD%]] (bursty loss), dup=P%, reorder=P% (needs a
 delay), rate=N{bit,kbit,mbit,gbit}, queue=FRAMES (default 1000), seed=N.
 A rule replaces all the conditions of its link. The broker can start with
 conditions too: SWRAP_NETEM="RULES" or SWRAP_NETEM_FILE=FILE.
+
+The conditions act on real frames, so TCP reacts for real and the capture
+shows it: a delayed frame is captured when it leaves the link, a lost one
+not at all. With a capture file, every frame dropped, duplicated, reordered
+or delayed is a JSON line in FILE.events.
 `
 
 // cmdLink implements `swrap link`.

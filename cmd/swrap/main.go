@@ -26,30 +26,12 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/swrap/swrap/wire"
 )
-
-// usage is the top-level help text.
-const usage = `swrap runs unmodified programs on an emulated network: each wrapped
-program is a host N (127.0.0.N, fd00::5357:5fNN) whose sockets go through a
-real TCP/IP stack in swrap-broker.
-
-Usage:
-  swrap run [--iface N] [--dir D] [--pcap FILE] [--network NET] [--mtu N] -- CMD [ARGS...]
-                      run CMD wrapped, as host N
-  swrap status [--dir D] [--json]
-                      show the hosts, sockets and captures of a running broker
-  swrap link set [--dir D] RULE...  |  link clear [LINK...]  |  link show [--json]
-                      set, remove or list network conditions (delay, loss, rate, partition)
-  swrap pcap summary FILE
-                      summarise a capture file (TCP connections, UDP flows, ICMP)
-  swrap version       print the version
-  swrap help [CMD]    print this help, or a command's
-
-Run 'swrap help CMD' for a command's flags.
-`
 
 // exitError carries an exit status out of a subcommand without printing
 // anything more (the message, if any, was already printed).
@@ -67,7 +49,7 @@ func main() {
 // mainArgs runs the subcommand named by args[0] and returns the exit status.
 func mainArgs(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, topUsage())
 		return 2
 	}
 	var err error
@@ -85,7 +67,7 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		return cmdHelp(args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "swrap: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "swrap: unknown command %q\n\n%s", args[0], topUsage())
 		return 2
 	}
 	var ee exitError
@@ -104,28 +86,39 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// cmdHelp prints the top-level help, or one command's flags.
+// cmdHelp prints the top-level help, one command's, the environment
+// variables, or (--roff [VERSION], which make runs) the man page swrap(1).
 func cmdHelp(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, topUsage())
 		return 0
 	}
 	switch args[0] {
-	case "run":
-		fs, _ := runFlags(stdout)
-		fs.Usage()
-	case "status":
-		fs, _ := statusFlags(stdout)
-		fs.Usage()
-	case "link":
-		fmt.Fprint(stdout, linkUsage)
-	case "pcap", "capture":
-		fmt.Fprint(stdout, pcapUsage)
-	case "version", "help":
-		fmt.Fprint(stdout, usage)
-	default:
+	case "--roff":
+		version := "(devel)"
+		if len(args) > 1 {
+			version = args[1]
+		}
+		date := time.Now().UTC()
+		if sec, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+			date = time.Unix(sec, 0).UTC()
+		}
+		writeManPage(stdout, version, date)
+		return 0
+	case "environment", "env":
+		fmt.Fprint(stdout, environmentHelp())
+		return 0
+	}
+	c := findCommand(args[0])
+	if c == nil {
 		fmt.Fprintf(stderr, "swrap: unknown command %q\n", args[0])
 		return 2
+	}
+	fmt.Fprint(stdout, c.help)
+	if c.flags != nil {
+		fmt.Fprint(stdout, "\nFlags:\n")
+		fs := c.flags(stdout)
+		fs.PrintDefaults()
 	}
 	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +30,21 @@ type runOptions struct {
 	mtu     int
 }
 
+// runHelp is the help of `swrap run`, before its flags.
+const runHelp = `Usage: swrap run [flags] [--] CMD [ARGS...]
+
+Runs CMD under the swrap preload shim, as emulated host N. Its children are
+wrapped too. The broker that serves the directory is started on demand by
+the first socket. With no --dir (and no SOCKET_WRAPPER_DIR), the network is
+private to CMD: it lives in a temporary directory that is removed, together
+with its broker, when CMD exits. Signals are forwarded to CMD, and swrap
+exits with CMD's status.
+
+A statically linked program or a Go program ignores LD_PRELOAD, so it
+cannot be wrapped: its sockets use the real network. swrap run warns
+about such a CMD on stderr before running it.
+`
+
 // runFlags declares the flags of `swrap run`, with defaults taken from the
 // socket_wrapper environment variables.
 func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
@@ -46,21 +62,7 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&o.network, "network", os.Getenv("SOCKET_WRAPPER_IPV4_NETWORK"), "IPv4 network: 127.0.0.0 (default) or 10.53.57.0 (SOCKET_WRAPPER_IPV4_NETWORK)")
 	fs.IntVar(&o.mtu, "mtu", defMTU, "the fabric's IP MTU, 1280..65535 (SOCKET_WRAPPER_MTU; 0: the broker's default, 65535)")
 	fs.Usage = func() {
-		fmt.Fprint(out, `Usage: swrap run [flags] [--] CMD [ARGS...]
-
-Runs CMD under the swrap preload shim, as emulated host N. Its children are
-wrapped too. The broker that serves the directory is started on demand by
-the first socket. With no --dir (and no SOCKET_WRAPPER_DIR), the network is
-private to CMD: it lives in a temporary directory that is removed, together
-with its broker, when CMD exits. Signals are forwarded to CMD, and swrap
-exits with CMD's status.
-
-A statically linked program or a Go program ignores LD_PRELOAD, so it
-cannot be wrapped: its sockets use the real network. swrap run warns
-about such a CMD on stderr before running it.
-
-Flags:
-`)
+		fmt.Fprint(out, runHelp, "\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, o
@@ -93,11 +95,11 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("run: %v", err)
 	}
-	shim := filepath.Join(self, "libswrap.so")
-	if _, err := os.Stat(shim); err != nil {
-		return fmt.Errorf("run: the preload shim %s is missing (build it with make): %v", shim, err)
+	shim, err := findShim(self)
+	if err != nil {
+		return fmt.Errorf("run: %v", err)
 	}
-	brokerBin, err := findBroker(self)
+	brokerBin, err := findBroker(self, filepath.Dir(shim))
 	if err != nil {
 		return fmt.Errorf("run: %v", err)
 	}
@@ -271,19 +273,46 @@ func selfDir() (string, error) {
 	return filepath.Dir(exe), nil
 }
 
-// findBroker locates swrap-broker: next to swrap, else $SWRAP_BROKER, else
-// on PATH.
-func findBroker(self string) (string, error) {
-	p := filepath.Join(self, "swrap-broker")
-	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-		return p, nil
+// libTriplets names the Debian multiarch directory of each GOARCH, where
+// `make install` puts the libraries (LIBDIR = PREFIX/lib/TRIPLET).
+var libTriplets = map[string]string{
+	"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "386": "i386-linux-gnu",
+	"arm": "arm-linux-gnueabihf", "ppc64le": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu",
+	"riscv64": "riscv64-linux-gnu",
+}
+
+// findShim locates libswrap.so: next to swrap (the build tree's bin/), else
+// in the installed LIBDIR beside swrap's BINDIR (../lib/TRIPLET, ../lib64,
+// ../lib).
+func findShim(self string) (string, error) {
+	cands := []string{filepath.Join(self, "libswrap.so")}
+	if t := libTriplets[runtime.GOARCH]; t != "" {
+		cands = append(cands, filepath.Join(self, "..", "lib", t, "libswrap.so"))
+	}
+	cands = append(cands, filepath.Join(self, "..", "lib64", "libswrap.so"), filepath.Join(self, "..", "lib", "libswrap.so"))
+	for _, p := range cands {
+		if _, err := os.Stat(p); err == nil {
+			return filepath.Clean(p), nil
+		}
+	}
+	return "", fmt.Errorf("the preload shim libswrap.so is missing next to swrap (%s) and in its ../lib (build it with make)", self)
+}
+
+// findBroker locates swrap-broker: next to swrap, else where the shim
+// itself looks (libDir/swrap/, as installed), else $SWRAP_BROKER, else on
+// PATH.
+func findBroker(self, libDir string) (string, error) {
+	for _, p := range []string{filepath.Join(self, "swrap-broker"), filepath.Join(libDir, "swrap", "swrap-broker")} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
 	}
 	if p := os.Getenv("SWRAP_BROKER"); p != "" {
 		return p, nil
 	}
 	p, err := exec.LookPath("swrap-broker")
 	if err != nil {
-		return "", fmt.Errorf("cannot find swrap-broker next to swrap (%s) or on PATH (build it with make)", self)
+		return "", fmt.Errorf("cannot find swrap-broker next to swrap (%s), in %s or on PATH (build it with make)", self, filepath.Join(libDir, "swrap"))
 	}
 	return filepath.Abs(p)
 }

@@ -25,6 +25,13 @@ type statusOptions struct {
 	json bool
 }
 
+// statusHelp is the help of `swrap status`, before its flags.
+const statusHelp = `Usage: swrap status [--dir D] [--json]
+
+Asks the broker serving D what it runs: its hosts and their links, every
+wrapped socket (like ss -tanp), its capture files and counters.
+`
+
 // statusFlags declares the flags of `swrap status`.
 func statusFlags(out io.Writer) (*flag.FlagSet, *statusOptions) {
 	o := &statusOptions{}
@@ -33,13 +40,7 @@ func statusFlags(out io.Writer) (*flag.FlagSet, *statusOptions) {
 	fs.StringVar(&o.dir, "dir", os.Getenv("SOCKET_WRAPPER_DIR"), "the network's `directory` (SOCKET_WRAPPER_DIR)")
 	fs.BoolVar(&o.json, "json", false, "print the broker's STATUS document (JSON, docs/protocol.md) as it is")
 	fs.Usage = func() {
-		fmt.Fprint(out, `Usage: swrap status [--dir D] [--json]
-
-Asks the broker serving D what it runs: its hosts and their links, every
-wrapped socket (like ss -tanp), its capture files and counters.
-
-Flags:
-`)
+		fmt.Fprint(out, statusHelp, "\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs, o

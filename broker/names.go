@@ -4,11 +4,11 @@ import (
 	"net/netip"
 	"syscall"
 
+	"golang.org/x/net/dns/dnsmessage"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
-	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/swrap/swrap/addrplan"
 	"github.com/swrap/swrap/names"
@@ -93,6 +93,7 @@ func (cc *ctlConn) doResolve(body []byte) reply {
 		if len(keep) == 0 {
 			return errReply(syscall.ENODATA)
 		}
+		keep = keep[:min(len(keep), wire.ResolveMaxAddrs)]
 		return okReply(wire.EncodeResolveName(canon, keep))
 	case wire.ResolveAddr:
 		a, ok := netip.AddrFromSlice(r.Data)
@@ -118,6 +119,12 @@ func (cc *ctlConn) doResolve(body []byte) reply {
 			return errReply(syscall.EINVAL)
 		}
 		return okReply(t.Answer(qb, self, 0))
+	case wire.ResolveMessage:
+		out := t.Answer(r.Data, self, 0)
+		if out == nil {
+			return errReply(syscall.EINVAL)
+		}
+		return okReply(out)
 	}
 	return errReply(syscall.EINVAL)
 }

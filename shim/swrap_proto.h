@@ -222,7 +222,8 @@ struct swrap_dgram {
  * RESOLVE: a question to the broker's name table. The body is this struct
  * and then a name (no NUL) or address bytes; see wire.go for the kinds.
  */
-enum { SWRAP_RESOLVE_NAME = 1, SWRAP_RESOLVE_ADDR = 2, SWRAP_RESOLVE_QUERY = 3 };
+enum { SWRAP_RESOLVE_NAME = 1, SWRAP_RESOLVE_ADDR = 2, SWRAP_RESOLVE_QUERY = 3, SWRAP_RESOLVE_MESSAGE = 4 };
+#define SWRAP_RESOLVE_MAX 64 /* addresses in a NAME reply, at most */
 struct swrap_resolve {
 	uint32_t kind;
 	uint32_t arg; /* NAME, ADDR: the family; QUERY: type | class << 16 */

@@ -91,7 +91,13 @@ const (
 	// 16 bits), the rest the name; the reply is the DNS response message
 	// the broker's DNS server would send, whatever its RCODE.
 	ResolveQuery = 3
+	// ResolveMessage: the rest is a DNS query message (res_send); the
+	// reply is the DNS server's response to it.
+	ResolveMessage = 4
 )
+
+// ResolveMaxAddrs bounds the addresses of a ResolveName reply.
+const ResolveMaxAddrs = 64
 
 // Sizes of the OpResolve structs.
 const (

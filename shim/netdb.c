@@ -209,7 +209,7 @@ static int swrap_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *h
 			     char *serv, socklen_t servlen, int flags)
 {
 	/* libc does the checks, the service, and the numeric form */
-	int e = swrap_libc.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+	int e = swrap_libc.getnameinfo(sa, salen, host, hostlen, serv, servlen, (flags | NI_NUMERICHOST) & ~NI_NAMEREQD);
 	if (e || !host || hostlen == 0 || (flags & NI_NUMERICHOST))
 		return e;
 	const void *a;

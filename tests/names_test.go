@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/swrap/swrap/swrapnet"
 )
 
 // The name files every names test loads, one per format.
@@ -434,4 +436,39 @@ print(formerr, other)
 		t.Errorf("random queries: FORMERR, other answers = %v; want some FORMERR", out)
 	}
 	wantLines(t, "dig after garbage", dig(e, "@127.0.0.253", "host10", "+short"), "127.0.0.10")
+}
+
+// TestNamesGoResolver: swrapnet's net.Resolver asks the broker's DNS
+// server over the emulated network (its Dial never uses the address Go
+// picked from resolv.conf).
+func TestNamesGoResolver(t *testing.T) {
+	e := newNamesEnv(t, safeResolv)
+	h := swrapnet.MustJoin(e.dir, 11)
+	r := h.Resolver()
+	ctx := e.step(20 * time.Second)
+	as, err := r.LookupHost(ctx, "rw.example.test")
+	slices.Sort(as)
+	if err != nil || !slices.Equal(as, []string{"127.0.0.22", "fd00::5357:5f16"}) {
+		t.Errorf("LookupHost: %v %v", as, err)
+	}
+	_, srvs, err := r.LookupSRV(ctx, "ldap", "tcp", "example.test")
+	if err != nil || len(srvs) != 1 || srvs[0].Target != "dc1.example.test." || srvs[0].Port != 389 {
+		t.Errorf("LookupSRV: %v %v", srvs, err)
+	}
+	names, err := r.LookupAddr(ctx, "fd00::5357:5f0c")
+	if err != nil || !slices.Equal(names, []string{"host12."}) {
+		t.Errorf("LookupAddr: %v %v", names, err)
+	}
+	if _, err := r.LookupHost(ctx, "nosuch.example.test"); err == nil || !err.(*net.DNSError).IsNotFound {
+		t.Errorf("a missing name: %v", err)
+	}
+	var n int
+	for _, p := range e.capture() {
+		if p.dstIP == "127.0.0.253" && p.dstPort == 53 && p.srcIP == "127.0.0.11" {
+			n++
+		}
+	}
+	if n < 4 {
+		t.Errorf("%d DNS queries from host 11 in the capture, want >= 4", n)
+	}
 }

@@ -175,12 +175,22 @@ print(socket.getnameinfo(("fd00::5357:5f14", 22), 0))
 print(socket.getnameinfo(("127.0.0.99", 80), socket.NI_NUMERICSERV))
 print(socket.getaddrinfo("127.0.0.99", "http", socket.AF_INET, socket.SOCK_STREAM)[0][4])
 print(socket.gethostbyname("a2.example.test"))
+print(sorted((a[0].name, a[1].name, a[4][:2]) for a in socket.getaddrinfo("host10", "domain", 0, socket.SOCK_DGRAM, 0, socket.AI_ADDRCONFIG)))
+print([a[4][0] for a in socket.getaddrinfo("dc1.example.test", 80, socket.AF_INET6, socket.SOCK_STREAM, 0, socket.AI_V4MAPPED)])
+print(ga("dc1.example.test", socket.AF_INET6))
+try: socket.getaddrinfo("host10", 80, 0, 0, 0, socket.AI_NUMERICHOST)
+except socket.gaierror as e: print("gaierror %d" % e.errno)
+print(len(socket.getaddrinfo("web", 80, socket.AF_INET)))
+print(socket.getaddrinfo("a2.example.test", 80, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_CANONNAME)[0][3])
 `
 	got := strings.Split(strings.TrimSpace(nrun(e, 11, 0, py, "-c", script)), "\n")
 	want := []string{
 		"['127.0.0.10']", "['fd00::5357:5f0a']", "['127.0.0.10', 'fd00::5357:5f0a']",
 		"['127.0.0.20', 'fd00::5357:5f14']", fmt.Sprintf("gaierror %d", -2), "['fd00::5357:5f16']",
 		"('host10', 'http')", "('web', 'ssh')", "('127.0.0.99', '80')", "('127.0.0.99', 80)", "127.0.0.20",
+		// AI_ADDRCONFIG: the emulated interface has both families.
+		"[('AF_INET', 'SOCK_DGRAM', ('127.0.0.10', 53)), ('AF_INET6', 'SOCK_DGRAM', ('fd00::5357:5f0a', 53))]",
+		"['::ffff:127.0.0.30']", "gaierror -5", "gaierror -2", "3", "web.example.test",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("python lookups:\n got %q\nwant %q", got, want)

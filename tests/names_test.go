@@ -411,6 +411,24 @@ func TestNamesBadInput(t *testing.T) {
 			t.Errorf("good line %d reported:\n%s", line, log)
 		}
 	}
+	// swrap status lists the table with each record's source.
+	st, stderr, code := cliRun(t, nil, "status", "--dir", e.dir)
+	if code != 0 {
+		t.Fatalf("swrap status: %d %s", code, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^  host1 \.\. host64: A, AAAA and PTR of every host \(256 default records\)$`,
+		`(?m)^  good1\s+A\s+127\.0\.0\.40\s+` + regexp.QuoteMeta(bad) + `:1$`,
+		`(?m)^  good3\s+AAAA\s+fd00::5357:5f2b\s+` + regexp.QuoteMeta(bad) + `:5$`,
+		`(?m)^  _ldap\._tcp\.example\.test\s+SRV\s+0 100 389 dc1\.example\.test\.\s+\S+resolv_wrapper_hosts:3$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(st) {
+			t.Errorf("swrap status does not match %s:\n%s", re, st)
+		}
+	}
+	if strings.Contains(st, "good2") {
+		t.Errorf("a bad line's name is in the table:\n%s", st)
+	}
 
 	script := `import os, random, socket, struct
 random.seed(10)

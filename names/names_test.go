@@ -197,3 +197,17 @@ func TestGarbage(t *testing.T) {
 		t.Errorf("two questions that are not there: %x, want FORMERR", out)
 	}
 }
+
+func TestReverseAddr(t *testing.T) {
+	for _, s := range []string{"127.0.0.10", "fd00::5357:5f0a", "2001:db8::1"} {
+		a := netip.MustParseAddr(s)
+		if got, ok := ReverseAddr(ReverseName(a) + "."); !ok || got != a {
+			t.Errorf("%s: %v %v", s, got, ok)
+		}
+	}
+	for _, s := range []string{"host10", "1.2.3.in-addr.arpa", "x.0.0.127.in-addr.arpa", "1.ip6.arpa"} {
+		if _, ok := ReverseAddr(s); ok {
+			t.Errorf("%s parsed", s)
+		}
+	}
+}

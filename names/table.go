@@ -114,6 +114,39 @@ func ReverseName(a netip.Addr) string {
 	return b.String()
 }
 
+// ReverseAddr is the address whose reverse name is name (ReverseName's
+// inverse), if name is one.
+func ReverseAddr(name string) (netip.Addr, bool) {
+	name = Canon(name)
+	if v4, ok := strings.CutSuffix(name, ".in-addr.arpa"); ok {
+		p := strings.Split(v4, ".")
+		if len(p) != 4 {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(p[3] + "." + p[2] + "." + p[1] + "." + p[0])
+		return a, err == nil
+	}
+	v6, ok := strings.CutSuffix(name, ".ip6.arpa")
+	p := strings.Split(v6, ".")
+	if !ok || len(p) != 32 {
+		return netip.Addr{}, false
+	}
+	var b [16]byte
+	for i, nib := range p {
+		v, err := strconv.ParseUint(nib, 16, 4)
+		if err != nil || len(nib) != 1 {
+			return netip.Addr{}, false
+		}
+		j := 15 - i/2
+		if i%2 == 0 {
+			b[j] |= byte(v)
+		} else {
+			b[j] |= byte(v) << 4
+		}
+	}
+	return netip.AddrFrom16(b), true
+}
+
 // ParseError is one bad line of a file.
 type ParseError struct {
 	File string

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <resolv.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------- nameserver redirect -- */
@@ -146,28 +147,40 @@ static bool reply_ok(const unsigned char *msg, int len, int *h_err)
 static int ask(uint32_t kind, uint32_t arg, const void *data, size_t dlen, unsigned char *answer, int anslen,
 	       int *h_err)
 {
-	static __thread unsigned char rep[SWRAP_DNS_MAX];
-	struct {
-		struct swrap_resolve r;
-		unsigned char d[SWRAP_DNS_MAX];
-	} req = { .r = { .kind = kind, .arg = arg } };
-	if (dlen == 0 || dlen > sizeof(req.d) || anslen < 0) {
+	if (dlen == 0 || dlen > SWRAP_DNS_MAX || anslen < 0) {
 		*h_err = NO_RECOVERY;
 		errno = EINVAL;
 		return -1;
 	}
-	memcpy(req.d, data, dlen);
-	struct swrap_call c = { .op = SWRAP_OP_RESOLVE, .body = &req, .body_len = sizeof(req.r) + dlen,
-				.rep = rep, .rep_cap = sizeof(rep), .may_start = true };
+	/* on the heap: a DNS message may be 64 KiB, too much for a thread's
+	 * stack (these calls are not async-signal-safe in libc either) */
+	struct swrap_resolve *req = malloc(sizeof(*req) + dlen);
+	unsigned char *rep = malloc(SWRAP_DNS_MAX);
+	if (!req || !rep) {
+		free(req);
+		free(rep);
+		*h_err = NETDB_INTERNAL;
+		errno = ENOMEM;
+		return -1;
+	}
+	req->kind = kind;
+	req->arg = arg;
+	memcpy(req + 1, data, dlen);
+	struct swrap_call c = { .op = SWRAP_OP_RESOLVE, .body = req, .body_len = sizeof(*req) + dlen,
+				.rep = rep, .rep_cap = SWRAP_DNS_MAX, .may_start = true };
 	int err = swrap_request(&c);
+	free(req);
 	if (err) {
+		free(rep);
 		*h_err = err == EINVAL ? NO_RECOVERY : TRY_AGAIN;
 		errno = err;
 		return -1;
 	}
 	int n = (int)c.rep_len;
 	memcpy(answer, rep, (size_t)(n < anslen ? n : anslen));
-	if (!reply_ok(rep, n, h_err)) {
+	bool ok = reply_ok(rep, n, h_err);
+	free(rep);
+	if (!ok) {
 		if (*h_err == HOST_NOT_FOUND && swrap_resolve_outside())
 			return -2;
 		return -1;
@@ -245,21 +258,29 @@ static int my_nquerydomain(res_state st, const char *name, const char *dom, int 
 /* res_send: the message as it is, the reply whatever its RCODE. */
 static int send_msg(const unsigned char *msg, int mlen, unsigned char *ans, int len)
 {
-	static __thread unsigned char rep[SWRAP_DNS_MAX];
-	struct {
-		struct swrap_resolve r;
-		unsigned char d[SWRAP_DNS_MAX];
-	} req = { .r = { .kind = SWRAP_RESOLVE_MESSAGE } };
-	if (mlen <= 0 || (size_t)mlen > sizeof(req.d) || len < 0)
+	if (mlen <= 0 || mlen > SWRAP_DNS_MAX || len < 0)
 		return swrap_fail(EINVAL);
-	memcpy(req.d, msg, (size_t)mlen);
-	struct swrap_call c = { .op = SWRAP_OP_RESOLVE, .body = &req, .body_len = sizeof(req.r) + (size_t)mlen,
-				.rep = rep, .rep_cap = sizeof(rep), .may_start = true };
+	struct swrap_resolve *req = malloc(sizeof(*req) + (size_t)mlen);
+	unsigned char *rep = malloc(SWRAP_DNS_MAX);
+	if (!req || !rep) {
+		free(req);
+		free(rep);
+		return swrap_fail(ENOMEM);
+	}
+	req->kind = SWRAP_RESOLVE_MESSAGE;
+	req->arg = 0;
+	memcpy(req + 1, msg, (size_t)mlen);
+	struct swrap_call c = { .op = SWRAP_OP_RESOLVE, .body = req, .body_len = sizeof(*req) + (size_t)mlen,
+				.rep = rep, .rep_cap = SWRAP_DNS_MAX, .may_start = true };
 	int err = swrap_request(&c);
-	if (err)
+	free(req);
+	if (err) {
+		free(rep);
 		return swrap_fail(err == EINVAL ? EMSGSIZE : ETIMEDOUT);
+	}
 	int n = (int)c.rep_len;
 	memcpy(ans, rep, (size_t)(n < len ? n : len));
+	free(rep);
 	return n;
 }
 

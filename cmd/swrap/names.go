@@ -31,7 +31,13 @@ func printNames(w io.Writer, ns []broker.NameStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  Name\tType\tValue\tSource")
 	for _, n := range rest {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", n.Name, n.Type, n.Value, n.Source)
+		name := n.Name
+		// A reverse name is shown as its address: ip6.arpa names are
+		// 72 characters long.
+		if a, ok := names.ReverseAddr(name); ok && n.Type == "PTR" {
+			name = a.String() + " (reverse)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", name, n.Type, n.Value, n.Source)
 	}
 	tw.Flush()
 }

@@ -148,6 +148,9 @@ func TestNamesLibc(t *testing.T) {
 	wantLines(t, "getent hosts nssalias (NSS_WRAPPER_HOSTS)", nrun(e, 11, 0, getent, "hosts", "nssalias"), "fd00::5357:5f15 nssalias")
 	wantLines(t, "getent ahostsv4 rw.example.test (RESOLV_WRAPPER_HOSTS)", nrun(e, 11, 0, getent, "ahostsv4", "rw.example.test"),
 		"127.0.0.22 STREAM rw.example.test", "127.0.0.22 DGRAM", "127.0.0.22 RAW")
+	// gethostbyaddr: a file's name for its address, the default for a host's.
+	wantLines(t, "getent hosts 127.0.0.20", nrun(e, 11, 0, getent, "hosts", "127.0.0.20"), "127.0.0.20 web")
+	wantLines(t, "getent hosts fd00::5357:5f0d", nrun(e, 11, 0, getent, "hosts", "fd00::5357:5f0d"), "fd00::5357:5f0d host13")
 	// localhost is the asker's own host.
 	wantLines(t, "getent ahostsv4 localhost on host 12", nrun(e, 12, 0, getent, "ahostsv4", "localhost"),
 		"127.0.0.12 STREAM localhost", "127.0.0.12 DGRAM", "127.0.0.12 RAW")
@@ -205,6 +208,8 @@ print(socket.getaddrinfo("a2.example.test", 80, socket.AF_INET, socket.SOCK_STRE
 	wantLines(t, "getnameinfo(NI_NAMEREQD) of an unnamed address", nrun(e, 11, 1, resolve, "nameinfo", "127.0.0.99"),
 		"error Name or service not known")
 	wantLines(t, "res_query SRV", nrun(e, 11, 0, resolve, "srv", "_ldap._tcp.example.test"), "SRV 0 100 389 dc1.example.test")
+	// The names binaries linked before glibc 2.34 call (libresolv's).
+	wantLines(t, "__res_search SRV", nrun(e, 11, 0, resolve, "srv-old", "_ldap._tcp.example.test"), "SRV 0 100 389 dc1.example.test")
 	wantLines(t, "res_query SRV of a missing name", nrun(e, 11, 1, resolve, "srv", "_kerberos._udp.example.test"), "h_errno 1")
 }
 
@@ -382,8 +387,17 @@ except OSError: pass
 	cmd := e.cmd(e.step(20*time.Second), 11, getent, "hosts", "nosuch.example.com")
 	cmd.Env = append(cleanEnv(), "REALPROGS_TAG="+e.tag)
 	runCmd(cmd)
-	if count.Load() == 0 {
+	n := count.Load()
+	if n == 0 {
 		t.Fatalf("an unwrapped lookup did not reach the counting listener: the test could not see a leak")
+	}
+	// SWRAP_RESOLVE_OUTSIDE=1 hands names outside the table to libc,
+	// whose resolver asks resolv.conf's (here: the counting) server.
+	cmd = e.cmd(e.step(20*time.Second), 11, getent, "hosts", "nosuch.example.com")
+	cmd.Env = append(cmd.Env, "SWRAP_RESOLVE_OUTSIDE=1")
+	runCmd(cmd)
+	if count.Load() == n {
+		t.Errorf("SWRAP_RESOLVE_OUTSIDE=1: the outside name was not passed to libc's resolver")
 	}
 }
 

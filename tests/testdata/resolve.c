@@ -5,11 +5,16 @@
  *                           does: "canon NAME" then one "ADDR" per entry
  *   resolve srv NAME        res_query(C_IN, T_SRV): "SRV prio weight port
  *                           target" per answer; "h_errno N" on failure
+ *   resolve srv-old NAME    the same through __res_search, the name binaries
+ *                           linked against libresolv before glibc 2.34 call
  *   resolve nameinfo ADDR   getnameinfo(NI_NAMEREQD): the name, or the error
  *   resolve hostbyname NAME gethostbyname_r: "name N", "alias A", "addr ADDR"
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <dlfcn.h>
+#include <stdbool.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <stdio.h>
@@ -36,10 +41,19 @@ static int canon(const char *name)
 	return 0;
 }
 
-static int srv(const char *name)
+static int srv(const char *name, bool old)
 {
 	unsigned char buf[4096];
-	int n = res_query(name, C_IN, T_SRV, buf, sizeof(buf));
+	int n;
+	if (old) {
+		typedef int (*search_fn)(const char *, int, int, unsigned char *, int);
+		search_fn f = (search_fn)dlsym(RTLD_DEFAULT, "__res_search");
+		if (!f)
+			return 2;
+		n = f(name, C_IN, T_SRV, buf, sizeof(buf));
+	} else {
+		n = res_query(name, C_IN, T_SRV, buf, sizeof(buf));
+	}
 	if (n < 0) {
 		printf("h_errno %d\n", h_errno);
 		return 1;
@@ -121,7 +135,9 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "canon") == 0)
 		return canon(argv[2]);
 	if (strcmp(argv[1], "srv") == 0)
-		return srv(argv[2]);
+		return srv(argv[2], false);
+	if (strcmp(argv[1], "srv-old") == 0)
+		return srv(argv[2], true);
 	if (strcmp(argv[1], "nameinfo") == 0)
 		return nameinfo(argv[2]);
 	if (strcmp(argv[1], "hostbyname") == 0)

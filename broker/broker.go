@@ -86,8 +86,8 @@ type Broker struct {
 
 	wg sync.WaitGroup // control connections and session goroutines
 
-	names    *names.Table   // cfg.Names or the defaults
-	dnsClose []func() error // the DNS server's sockets (names.go)
+	names *names.Table  // cfg.Names or the defaults
+	dns   *names.Server // the DNS server on the service host (names.go)
 }
 
 // New prepares a broker for cfg.Dir: it makes Dir/swrap (0700), takes the
@@ -361,9 +361,7 @@ func (b *Broker) shutdown() {
 		c.c.Close()
 	}
 	b.wg.Wait()
-	for _, c := range b.dnsClose {
-		c()
-	}
+	b.dns.Close()
 	// The capture ends here: tearing the stacks down aborts what is left
 	// (TIME-WAIT endpoints answer with RSTs), which no network would show.
 	b.closeCaptures()

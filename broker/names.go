@@ -33,8 +33,7 @@ func (b *Broker) nameStatus() []NameStatus {
 }
 
 // startDNS starts the DNS server on the service host's addresses, UDP and
-// TCP port 53 (package names). Its goroutines end when the fabric closes
-// the service host's stack.
+// TCP port 53 (package names). shutdown closes it (b.dns.Close).
 func (b *Broker) startDNS() error {
 	h, err := b.fab.Host(addrplan.ServiceHost)
 	if err != nil {
@@ -45,6 +44,7 @@ func (b *Broker) startDNS() error {
 		id, _ := plan.Host(a)
 		return id
 	}}
+	b.dns = srv
 	for _, a := range []struct {
 		ip    netip.Addr
 		proto tcpip.NetworkProtocolNumber
@@ -57,9 +57,9 @@ func (b *Broker) startDNS() error {
 		l, err := gonet.ListenTCP(h.Stack, fa, a.proto)
 		if err != nil {
 			pc.Close()
+			srv.Close()
 			return err
 		}
-		b.dnsClose = append(b.dnsClose, pc.Close, l.Close)
 		go srv.ServeUDP(pc)
 		go srv.ServeTCP(l)
 	}

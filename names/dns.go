@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +28,7 @@ const (
 // over TCP). It returns nil for what deserves no reply: a message shorter
 // than a header, or a reply itself. A query that does not parse gets
 // FORMERR; an opcode other than QUERY, NOTIMP; a class other than IN,
-// REFUSED. A reply longer than limit is truncated (TC set, no records),
+// REFUSED, and so does a zone transfer. A reply longer than limit is truncated (TC set, no records),
 // which sends the client to TCP.
 func (t *Table) Answer(query []byte, self int, limit int) []byte {
 	var p dnsmessage.Parser
@@ -73,6 +72,9 @@ func (t *Table) Answer(query []byte, self int, limit int) []byte {
 	m := dnsmessage.Message{Header: rh, Questions: qs}
 	switch {
 	case q.Class != dnsmessage.ClassINET && q.Class != dnsmessage.ClassANY:
+		m.RCode = dnsmessage.RCodeRefused
+	case q.Type == dnsmessage.TypeAXFR || q.Type == 251: // IXFR
+		// No zone transfers: the table is not a zone file.
 		m.RCode = dnsmessage.RCodeRefused
 	default:
 		m.Authoritative = true
@@ -206,7 +208,41 @@ type Server struct {
 	Self  func(netip.Addr) int
 	Log   *slog.Logger
 
-	wg sync.WaitGroup
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	closed  bool
+	closers []io.Closer
+}
+
+// track registers c to be closed by Close; false if Close already ran.
+func (s *Server) track(c io.Closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return false
+	}
+	s.closers = append(s.closers, c)
+	return true
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close closes every PacketConn and Listener being served; the Serve
+// calls return.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	cs := s.closers
+	s.closers = nil
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
 }
 
 func (s *Server) self(a net.Addr) int {
@@ -223,15 +259,19 @@ func (s *Server) self(a net.Addr) int {
 	return s.Self(ip.Unmap())
 }
 
-// ServeUDP answers the queries on pc until it is closed.
+// ServeUDP answers the queries on pc until it or the Server is closed.
 func (s *Server) ServeUDP(pc net.PacketConn) {
+	if !s.track(pc) {
+		return
+	}
 	buf := make([]byte, 64<<10)
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || isClosed(err) {
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
 				return
 			}
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		if out := s.Table.Answer(buf[:n], s.self(from), udpMin); out != nil {
@@ -240,20 +280,19 @@ func (s *Server) ServeUDP(pc net.PacketConn) {
 	}
 }
 
-func isClosed(err error) bool {
-	return strings.Contains(err.Error(), "closed") || strings.Contains(err.Error(), "endpoint is in invalid state")
-}
-
 // tcpIdle bounds how long a TCP client may sit without a complete query.
 const tcpIdle = 10 * time.Second
 
-// ServeTCP answers queries on connections accepted on l until it is
-// closed; each connection may carry many (RFC 7766).
+// ServeTCP answers queries on connections accepted on l until it or the
+// Server is closed; each connection may carry many (RFC 7766).
 func (s *Server) ServeTCP(l net.Listener) {
+	if !s.track(l) {
+		return
+	}
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || isClosed(err) {
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -288,6 +327,6 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 }
 
-// Wait waits for the TCP connections' goroutines once the listener is
-// closed and the connections are gone.
+// Wait waits for the TCP connections' goroutines, which end within
+// tcpIdle of Close.
 func (s *Server) Wait() { s.wg.Wait() }

@@ -28,8 +28,8 @@ const (
 // over TCP). It returns nil for what deserves no reply: a message shorter
 // than a header, or a reply itself. A query that does not parse gets
 // FORMERR; an opcode other than QUERY, NOTIMP; a class other than IN,
-// REFUSED, and so does a zone transfer. A reply longer than limit is truncated (TC set, no records),
-// which sends the client to TCP.
+// REFUSED, and so does a zone transfer. A reply longer than limit is
+// truncated (TC set, no records), which sends the client to TCP.
 func (t *Table) Answer(query []byte, self int, limit int) []byte {
 	var p dnsmessage.Parser
 	h, err := p.Start(query)

@@ -14,6 +14,12 @@ import (
 // MaxHost is the highest host id socket_wrapper allows.
 const MaxHost = 64
 
+// ServiceHost is the host id of the broker's own services: its DNS server
+// answers on IPv4(ServiceHost) and IPv6(ServiceHost) (127.0.0.253 and
+// fd00::5357:5ffd in the default plan). No host can have it (ids end at
+// MaxHost) and it is not the fabric's router (254).
+const ServiceHost = 253
+
 // Plan is one emulated network. The zero value is not valid; use New.
 type Plan struct {
 	net4 [4]byte // network address: 127.0.0.0 or 10.53.57.0
@@ -85,6 +91,12 @@ func (p Plan) Host(a netip.Addr) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// IsService reports whether a is an address of ServiceHost.
+func (p Plan) IsService(a netip.Addr) bool {
+	a = a.Unmap()
+	return a == p.IPv4(ServiceHost) || a == p.IPv6(ServiceHost)
 }
 
 // IsBroadcast reports whether a is a broadcast address that reaches every

@@ -20,6 +20,7 @@ import (
 
 	"github.com/swrap/swrap/addrplan"
 	"github.com/swrap/swrap/fabric"
+	"github.com/swrap/swrap/names"
 	"github.com/swrap/swrap/netem"
 	"github.com/swrap/swrap/pcap"
 	"github.com/swrap/swrap/wire"
@@ -56,6 +57,9 @@ type Config struct {
 	// sockets instead of being handed over in memory (fabric.Config.Sockets):
 	// slower, and the path a stack in another process would take.
 	FabricSockets bool
+	// Names is the name table (package names) served to programs and by
+	// the DNS server; nil means the default names only.
+	Names *names.Table
 }
 
 // Broker serves one SOCKET_WRAPPER_DIR.
@@ -81,6 +85,9 @@ type Broker struct {
 	closing  bool
 
 	wg sync.WaitGroup // control connections and session goroutines
+
+	names *names.Table  // cfg.Names or the defaults
+	dns   *names.Server // the DNS server on the service host (names.go)
 }
 
 // New prepares a broker for cfg.Dir: it makes Dir/swrap (0700), takes the
@@ -149,6 +156,15 @@ func New(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("fabric: %w", err)
 	}
 	b.fab = fab
+	if b.names = cfg.Names; b.names == nil {
+		b.names = names.New(cfg.Plan)
+	}
+	if err := b.startDNS(); err != nil {
+		fab.Close()
+		b.closeCaptures()
+		b.closeEvents()
+		return nil, fmt.Errorf("dns server: %w", err)
+	}
 	sockPath := filepath.Join(b.dir, wire.CtlSock)
 	os.Remove(sockPath) // a stale socket of a dead broker; we hold the lock
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sockPath, Net: "unixpacket"})
@@ -345,6 +361,7 @@ func (b *Broker) shutdown() {
 		c.c.Close()
 	}
 	b.wg.Wait()
+	b.dns.Close()
 	// The capture ends here: tearing the stacks down aborts what is left
 	// (TIME-WAIT endpoints answer with RSTs), which no network would show.
 	b.closeCaptures()

@@ -31,6 +31,7 @@ type Status struct {
 	Goroutines   int             `json:"goroutines"`
 	FDs          int             `json:"fds"`
 	DgramDrops   uint64          `json:"dgram_drops"`
+	Names        []NameStatus    `json:"names"` // the name table (names.go)
 }
 
 // HostStatus describes one emulated host and its link's counters.
@@ -105,6 +106,7 @@ func (b *Broker) status() []byte {
 		st.Captures = append(st.Captures, CaptureStatus{File: w.Path(), Frames: cs.Frames, Bytes: cs.Bytes, Dropped: cs.Dropped})
 	}
 	st.Links = b.linkStatus()
+	st.Names = b.nameStatus()
 	st.Goroutines = goroutines()
 	st.FDs = openFDs()
 	out, _ := json.Marshal(st)

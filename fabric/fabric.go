@@ -86,7 +86,9 @@ type Fabric struct {
 
 	// nodes[id] is host id, nil until created. Read without a lock on the
 	// TX path (routing); written with mu held.
-	nodes [addrplan.MaxHost + 1]atomic.Pointer[node]
+	// addrplan.ServiceHost is the broker's services' node (its DNS
+	// server): reachable like a host, but never a host of Hosts or Lookup.
+	nodes [addrplan.ServiceHost + 1]atomic.Pointer[node]
 
 	dropped atomic.Uint64 // frames to outside the network
 
@@ -168,7 +170,7 @@ func (f *Fabric) Dropped() uint64 { return f.dropped.Load() }
 
 // Host returns host id, creating it on first use.
 func (f *Fabric) Host(id int) (*stack.Host, error) {
-	if !addrplan.ValidHost(id) {
+	if !addrplan.ValidHost(id) && id != addrplan.ServiceHost {
 		return nil, fmt.Errorf("fabric: host id %d out of range 1..%d", id, addrplan.MaxHost)
 	}
 	if n := f.nodes[id].Load(); n != nil {
@@ -276,7 +278,11 @@ func (f *Fabric) sizeBuffers(c *net.UnixConn) error {
 func (f *Fabric) router(src int) tap.RouteFunc {
 	plan := f.cfg.Plan
 	return func(dst netip.Addr, ports []*tap.Port) ([]*tap.Port, tap.Verdict) {
-		if id, ok := plan.Host(dst); ok {
+		id, ok := plan.Host(dst)
+		if !ok && plan.IsService(dst) {
+			id, ok = addrplan.ServiceHost, true
+		}
+		if ok {
 			if n := f.nodes[id].Load(); n != nil {
 				if p := f.shaped(src, id); p != nil {
 					return append(ports, p), tap.Deliver

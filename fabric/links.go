@@ -20,7 +20,7 @@ type linkTable struct {
 // condition applies. It is on the TX path: with no conditions anywhere it
 // is one atomic load and a nil check.
 func (f *Fabric) shaped(src, dst int) *tap.Port {
-	if t := f.links.Load(); t != nil {
+	if t := f.links.Load(); t != nil && src <= addrplan.MaxHost && dst <= addrplan.MaxHost {
 		return t.ports[src][dst]
 	}
 	return nil

@@ -29,8 +29,8 @@ static void from_in6(const struct sockaddr_in6 *in6, socklen_t len, struct swrap
 		out->scope_id = in6->sin6_scope_id;
 }
 
-int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool need_port,
-		  enum swrap_addr_use use, struct swrap_addr *out)
+static int addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool need_port, enum swrap_addr_use use,
+		   struct swrap_addr *out)
 {
 	struct sockaddr_storage ss;
 
@@ -121,6 +121,16 @@ int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool need_
 		return 0;
 	}
 	return EINVAL;
+}
+
+int swrap_addr_in(const struct sockaddr *sa, socklen_t len, int sfam, bool need_port,
+		  enum swrap_addr_use use, struct swrap_addr *out)
+{
+	int err = addr_in(sa, len, sfam, need_port, use, out);
+	/* a resolv.conf nameserver is the broker's DNS server (resolve.c) */
+	if (err == 0 && use != SWRAP_ADDR_BIND)
+		swrap_dns_redirect(out);
+	return err;
 }
 
 void swrap_addr_out(const struct swrap_addr *a, struct sockaddr *sa, socklen_t *len)

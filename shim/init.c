@@ -40,6 +40,7 @@ static void resolve_all(void)
 	resolve(&l->if_nameindex, "if_nameindex");
 	resolve(&l->if_nametoindex, "if_nametoindex");
 	resolve(&l->if_indextoname, "if_indextoname");
+	swrap_netdb_resolve(l);
 	resolve(&l->socketpair, "socketpair");
 	resolve(&l->bind, "bind");
 	resolve(&l->bindresvport, "bindresvport");
@@ -439,6 +440,7 @@ void swrap_init_slow(void)
 	resolve_all();
 	swrap_signal_init();
 	load_config();
+	swrap_dns_init();
 	/* Registered whatever the configuration: wrapping may start later. */
 	pthread_atfork(NULL, NULL, atfork_child);
 	SWRAP_LOG(SWRAP_LOG_DEBUG, "active=%d dir=%s iface=%u", (int)atomic_load(&swrap_cfg.active),

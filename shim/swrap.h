@@ -55,6 +55,8 @@
  */
 struct ifaddrs;
 struct if_nameindex;
+struct addrinfo;
+struct hostent;
 struct swrap_libc {
 	int (*socket)(int, int, int);
 	int (*socketpair)(int, int, int, int[2]);
@@ -136,6 +138,16 @@ struct swrap_libc {
 	struct if_nameindex *(*if_nameindex)(void);
 	unsigned int (*if_nametoindex)(const char *);
 	char *(*if_indextoname)(unsigned int, char *);
+	/* netdb.c (resolved there) */
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **,
+			       int *);
 };
 extern struct swrap_libc swrap_libc;
 
@@ -478,5 +490,30 @@ uint32_t swrap_broker_mtu(void);
 /* Ask the broker for SO_ERROR of a socket: 0, the pending error, or
  * ECONNRESET if the broker cannot be asked. */
 int swrap_so_error(const struct swrap_sock *s);
+
+/* ---------------------------------------------------------------- names -- */
+
+/* netdb.c: getaddrinfo & co. from the broker's name table (RESOLVE). */
+void swrap_netdb_resolve(struct swrap_libc *l);
+struct swrap_resolved {
+	struct swrap_resolve_rep rep;
+	struct swrap_resolve_addr addrs[SWRAP_RESOLVE_MAX];
+};
+/* 0, ENOENT (no such name), ENODATA (no address of that family), or the
+ * transport's errno. */
+int swrap_resolve_name(const char *name, int family, struct swrap_resolved *out);
+/* 0 with the address's name in name, ENOENT, or the transport's errno. */
+int swrap_resolve_addr(int family, const void *addr, char *name, size_t cap);
+/* SWRAP_RESOLVE_OUTSIDE=1: names outside the table go to libc. */
+bool swrap_resolve_outside(void);
+
+/* resolve.c: the res_* calls, and DNS traffic to the broker's server. */
+#define SWRAP_DNS_HOST 253  /* addrplan.ServiceHost: the DNS server's host id */
+#define SWRAP_DNS_MAX 65535 /* the largest DNS message */
+/* Read /etc/resolv.conf's nameservers (once, at start-up). */
+void swrap_dns_init(void);
+/* A connect/sendto destination that is a resolv.conf nameserver's port
+ * 53 becomes the broker's DNS server. */
+void swrap_dns_redirect(struct swrap_addr *a);
 
 #endif /* SWRAP_H */

@@ -46,6 +46,7 @@ enum swrap_op {
 	SWRAP_OP_SETLINK = 14,  /* body: network conditions as text (docs/protocol.md) */
 	SWRAP_OP_GETLINKS = 15, /* reply: JSON array of links and their counters */
 	SWRAP_OP_NEWCTL = 16,   /* another control connection: empty body, reply carries 1 fd */
+	SWRAP_OP_RESOLVE = 17,  /* the name table: struct swrap_resolve + name/address */
 };
 
 #define SWRAP_REPLY 0x8000u /* or'ed into op in a reply */
@@ -216,5 +217,28 @@ struct swrap_dgram {
  * ECONNREFUSED from an ICMP port unreachable on a connected UDP socket),
  * in ifindex, which the next receive call reports once, as Linux does. */
 #define SWRAP_DGRAM_ERROR 1u
+
+/*
+ * RESOLVE: a question to the broker's name table. The body is this struct
+ * and then a name (no NUL) or address bytes; see wire.go for the kinds.
+ */
+enum { SWRAP_RESOLVE_NAME = 1, SWRAP_RESOLVE_ADDR = 2, SWRAP_RESOLVE_QUERY = 3, SWRAP_RESOLVE_MESSAGE = 4 };
+#define SWRAP_RESOLVE_MAX 64 /* addresses in a NAME reply, at most */
+struct swrap_resolve {
+	uint32_t kind;
+	uint32_t arg; /* NAME, ADDR: the family; QUERY: type | class << 16 */
+};
+
+/* NAME reply: this, then count struct swrap_resolve_addr. */
+struct swrap_resolve_rep {
+	char canon[256]; /* the canonical name, NUL-terminated */
+	uint32_t count;
+	uint32_t reserved;
+};
+
+struct swrap_resolve_addr {
+	uint32_t family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
 
 #endif /* SWRAP_PROTO_H */

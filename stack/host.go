@@ -60,7 +60,7 @@ type Host struct {
 
 // New builds the host described by cfg. On error, cfg.Link.Conn is closed.
 func New(cfg Config) (*Host, error) {
-	if !addrplan.ValidHost(cfg.ID) {
+	if !addrplan.ValidHost(cfg.ID) && cfg.ID != addrplan.ServiceHost {
 		cfg.Link.Conn.Close()
 		return nil, fmt.Errorf("stack: host id %d out of range 1..%d", cfg.ID, addrplan.MaxHost)
 	}

@@ -88,6 +88,7 @@ var conformancePrograms = map[string]int{
 	"cmsg":    24,
 	"connect": 31,
 	"fdops":   31,
+	"gai":     28,
 	"ifaces":  62,
 	"inq":     14,
 	"poll":    32,

@@ -69,7 +69,85 @@ const (
 	// chroot()ed, and so can no longer connect to broker.sock, keeps the
 	// network through a connection it already holds.
 	OpNewCtl Op = 16
+	// OpResolve asks the name table (package names): the body is
+	// struct swrap_resolve (ResolveSize bytes: kind, arg) and a name or an
+	// address; the reply depends on the kind (ResolveName, ResolveAddr,
+	// ResolveQuery). A name the table lacks gets ENOENT; a name without an
+	// address of the asked family, ENODATA.
+	OpResolve Op = 17
 )
+
+// Kinds of OpResolve, in Resolve.Kind.
+const (
+	// ResolveName: Arg is the address family wanted (AF_INET, AF_INET6 or
+	// AF_UNSPEC for both) and the rest of the body is the name. The reply
+	// is ResolveRepSize bytes (the canonical name, NUL-padded, and a
+	// count) followed by count ResolveAddrSize entries (family, address).
+	ResolveName = 1
+	// ResolveAddr: Arg is AF_INET or AF_INET6 and the rest is the 4 or 16
+	// address bytes; the reply is the address's name (no NUL).
+	ResolveAddr = 2
+	// ResolveQuery: Arg is the query type (low 16 bits) and class (high
+	// 16 bits), the rest the name; the reply is the DNS response message
+	// the broker's DNS server would send, whatever its RCODE.
+	ResolveQuery = 3
+	// ResolveMessage: the rest is a DNS query message (res_send); the
+	// reply is the DNS server's response to it.
+	ResolveMessage = 4
+)
+
+// ResolveMaxAddrs bounds the addresses of a ResolveName reply.
+const ResolveMaxAddrs = 64
+
+// Sizes of the OpResolve structs.
+const (
+	ResolveSize     = 8
+	ResolveRepSize  = 264
+	ResolveAddrSize = 20
+)
+
+// Resolve is struct swrap_resolve and what follows it.
+type Resolve struct {
+	Kind uint32
+	Arg  uint32
+	Data []byte // the name, or the address bytes
+}
+
+// ParseResolve decodes a RESOLVE body.
+func ParseResolve(b []byte) (Resolve, error) {
+	if len(b) < ResolveSize {
+		return Resolve{}, malformed("RESOLVE of %d bytes", len(b))
+	}
+	return Resolve{Kind: ne.Uint32(b[0:]), Arg: ne.Uint32(b[4:]), Data: b[ResolveSize:]}, nil
+}
+
+// Encode returns the body of a RESOLVE request.
+func (r Resolve) Encode() []byte {
+	b := ne.AppendUint32(nil, r.Kind)
+	b = ne.AppendUint32(b, r.Arg)
+	return append(b, r.Data...)
+}
+
+// EncodeResolveName returns the reply to a ResolveName request: canon
+// (truncated to 255 bytes) and the addresses.
+func EncodeResolveName(canon string, addrs []netip.Addr) []byte {
+	var name [256]byte
+	copy(name[:255], canon)
+	b := append([]byte(nil), name[:]...)
+	b = ne.AppendUint32(b, uint32(len(addrs)))
+	b = ne.AppendUint32(b, 0)
+	for _, a := range addrs {
+		fam, ip := uint32(AFInet), a.AsSlice()
+		if a.Is6() {
+			fam = AFInet6
+		}
+		var raw [16]byte
+		copy(raw[:], ip)
+		b = ne.AppendUint32(b, fam)
+		b = append(b, raw[:]...)
+	}
+	return b
+}
 
 // ReplyBit is or'ed into the op of a reply.
 const ReplyBit = 0x8000
@@ -79,7 +157,7 @@ var opNames = map[Op]string{
 	OpConnect: "CONNECT", OpShutdown: "SHUTDOWN", OpGetSockName: "GETSOCKNAME",
 	OpGetPeerName: "GETPEERNAME", OpGetSockOpt: "GETSOCKOPT", OpSetSockOpt: "SETSOCKOPT",
 	OpStat: "STAT", OpStatus: "STATUS", OpIoctl: "IOCTL",
-	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS", OpNewCtl: "NEWCTL",
+	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS", OpNewCtl: "NEWCTL", OpResolve: "RESOLVE",
 }
 
 func (o Op) String() string {

@@ -98,11 +98,12 @@ func TestCLayout(t *testing.T) {
 	inc := filepath.Join(filepath.Dir(filepath.Dir(file)), "shim")
 	src := `#include <stdio.h>
 #include "swrap_proto.h"
-int main(void){printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n",
+int main(void){printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n",
 sizeof(struct swrap_req),sizeof(struct swrap_rep),sizeof(struct swrap_addr),sizeof(struct swrap_hello),
 sizeof(struct swrap_hello_rep),sizeof(struct swrap_socket),sizeof(struct swrap_socket_rep),sizeof(struct swrap_listen),
 sizeof(struct swrap_connect),sizeof(struct swrap_shutdown),sizeof(struct swrap_sockopt),sizeof(struct swrap_stat_rep),
-sizeof(struct swrap_ioctl),sizeof(struct swrap_accept),sizeof(struct swrap_dgram));return 0;}`
+sizeof(struct swrap_ioctl),sizeof(struct swrap_accept),sizeof(struct swrap_dgram),
+sizeof(struct swrap_resolve),sizeof(struct swrap_resolve_rep),sizeof(struct swrap_resolve_addr));return 0;}`
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "l.c"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,8 @@ sizeof(struct swrap_ioctl),sizeof(struct swrap_accept),sizeof(struct swrap_dgram
 		t.Fatal(err)
 	}
 	want := []int{ReqHeaderSize, RepHeaderSize, AddrSize, HelloSize, HelloRepSize, SocketSize, SocketRepSize,
-		ListenSize, ConnectSize, ShutdownSize, SockOptSize, StatRepSize, IoctlSize, AcceptSize, DgramHeaderSize}
+		ListenSize, ConnectSize, ShutdownSize, SockOptSize, StatRepSize, IoctlSize, AcceptSize, DgramHeaderSize,
+		ResolveSize, ResolveRepSize, ResolveAddrSize}
 	got := strings.Fields(string(out))
 	if len(got) != len(want) {
 		t.Fatalf("got %q", out)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/swrap/swrap/addrplan"
 	"github.com/swrap/swrap/broker"
+	"github.com/swrap/swrap/names"
 	"github.com/swrap/swrap/netem"
 	"github.com/swrap/swrap/wire"
 )
@@ -103,9 +104,15 @@ func run() error {
 		out = f
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
+	// SWRAP_HOSTS, NSS_WRAPPER_HOSTS, RESOLV_WRAPPER_HOSTS: a bad line is
+	// one message (file:line) and is skipped; the good lines serve.
+	table, nerrs := names.LoadEnv(plan, os.Getenv)
+	for _, e := range nerrs {
+		logger.Warn("names: " + e.Error())
+	}
 	b, err := broker.New(broker.Config{
 		Dir: abs, Plan: plan, MTU: uint32(*mtu), PcapFile: *pcapFile, Snaplen: *snaplen,
-		IdleTimeout: *idle, Log: logger, Links: links, FabricSockets: *sockets,
+		IdleTimeout: *idle, Log: logger, Links: links, FabricSockets: *sockets, Names: table,
 	})
 	if errors.Is(err, broker.ErrLocked) {
 		if *onDemand {

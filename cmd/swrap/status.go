@@ -151,6 +151,8 @@ func printStatus(w io.Writer, st *broker.Status) error {
 	fmt.Fprintf(w, "\nLinks with network conditions (%d):\n", len(st.Links))
 	printLinks(w, st.Links)
 
+	printNames(w, st.Names)
+
 	fmt.Fprintf(w, "\nCaptures (%d):\n", len(st.Captures))
 	for _, c := range st.Captures {
 		fmt.Fprintf(w, "  %s: %d frames, %d bytes, %d dropped\n", c.File, c.Frames, c.Bytes, c.Dropped)

@@ -40,6 +40,13 @@ type Config struct {
 	PcapFile string
 	// Snaplen bounds the bytes kept per captured frame; 0 keeps all.
 	Snaplen int
+	// PcapFormat "pcapng" makes every capture file pcapng (SWRAP_PCAP_FORMAT);
+	// otherwise a file is pcapng if its name ends in .pcapng, classic pcap
+	// if not.
+	PcapFormat string
+	// PcapDir, if set, gets one pcapng file per host, with every frame the
+	// host sends or receives (SWRAP_PCAP_DIR).
+	PcapDir string
 	// IdleTimeout, if non-zero, makes Serve return once no program has
 	// been connected and no socket has existed for that long (on-demand
 	// mode).
@@ -122,11 +129,20 @@ func New(cfg Config) (*Broker, error) {
 			return nil, err
 		}
 	}
+	if cfg.PcapDir != "" {
+		w, err := pcap.OpenDir(cfg.PcapDir, pcap.Options{Snaplen: cfg.Snaplen, Namer: b.namer()})
+		if err != nil {
+			b.closeCaptures()
+			return nil, err
+		}
+		b.addWriter(w)
+	}
 	fcfg := fabric.Config{
-		Dir:     filepath.Join(b.dir, wire.HostDir),
-		MTU:     cfg.MTU,
-		Plan:    cfg.Plan,
-		Capture: b.captureFrame,
+		Dir:         filepath.Join(b.dir, wire.HostDir),
+		MTU:         cfg.MTU,
+		Plan:        cfg.Plan,
+		Capture:     b.captureFrame,
+		LinkCapture: b.linkCaptureFrame,
 		// Checksums only while a capture is written: no one else reads
 		// them (hosts trust each other's frames).
 		NeedChecksums: b.capturing,
@@ -400,11 +416,11 @@ func (b *Broker) addCapture(path string) error {
 			return nil
 		}
 	}
-	w, err := pcap.Open(path, b.cfg.Snaplen)
+	w, err := b.openCapture(path)
 	if err != nil {
 		return err
 	}
-	b.log.Info("capturing", "file", path)
+	b.log.Info("capturing", "file", path, "format", w.Kind())
 	next := append(append([]*pcap.Writer{}, cur...), w)
 	b.captures.Store(&next)
 	return nil

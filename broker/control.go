@@ -111,6 +111,8 @@ func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {
 		return req.Op, okReply(cc.b.getLinks())
 	case wire.OpNewCtl:
 		return req.Op, cc.doNewCtl(req.Body)
+	case wire.OpCapture:
+		return req.Op, cc.doCapture(req.Body)
 	}
 	s := cc.b.lookup(req.Sock)
 	if s == nil {

@@ -69,6 +69,12 @@ const (
 	// chroot()ed, and so can no longer connect to broker.sock, keeps the
 	// network through a connection it already holds.
 	OpNewCtl Op = 16
+	// OpCapture asks, on a control connection that has done HELLO, for a
+	// live capture: the body is a Capture, the reply carries one fd
+	// (SCM_RIGHTS), an AF_UNIX SOCK_STREAM socket on which the broker
+	// writes pcapng from now on, until the reader closes or shuts down
+	// its end for writing.
+	OpCapture Op = 17
 )
 
 // ReplyBit is or'ed into the op of a reply.
@@ -80,6 +86,7 @@ var opNames = map[Op]string{
 	OpGetPeerName: "GETPEERNAME", OpGetSockOpt: "GETSOCKOPT", OpSetSockOpt: "SETSOCKOPT",
 	OpStat: "STAT", OpStatus: "STATUS", OpIoctl: "IOCTL",
 	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS", OpNewCtl: "NEWCTL",
+	OpCapture: "CAPTURE",
 }
 
 func (o Op) String() string {
@@ -599,4 +606,56 @@ func cstring(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// CaptureVersion is the version of the CAPTURE body's layout.
+const CaptureVersion = 1
+
+// CaptureHeaderSize is the size of a CAPTURE body before its host list.
+const CaptureHeaderSize = 16
+
+// MaxCaptureHosts bounds a CAPTURE body's host list.
+const MaxCaptureHosts = 64
+
+// Capture is the body of CAPTURE: u16 version (CaptureVersion), u16
+// number of hosts, u32 snaplen (0: all), u32 queue KiB (0: the broker's
+// default), u32 reserved (0), then one u8 host id per host (none: every
+// frame; else the frames these hosts send or receive).
+type Capture struct {
+	Snaplen  uint32
+	QueueKiB uint32
+	Hosts    []uint8
+}
+
+// Encode returns the body.
+func (c Capture) Encode() []byte {
+	b := make([]byte, 0, CaptureHeaderSize+len(c.Hosts))
+	b = ne.AppendUint16(b, CaptureVersion)
+	b = ne.AppendUint16(b, uint16(len(c.Hosts)))
+	b = ne.AppendUint32(b, c.Snaplen)
+	b = ne.AppendUint32(b, c.QueueKiB)
+	b = ne.AppendUint32(b, 0)
+	return append(b, c.Hosts...)
+}
+
+// ParseCapture decodes a CAPTURE body.
+func ParseCapture(b []byte) (Capture, error) {
+	if len(b) < CaptureHeaderSize {
+		return Capture{}, malformed("capture of %d bytes", len(b))
+	}
+	if v := ne.Uint16(b[0:]); v != CaptureVersion {
+		return Capture{}, malformed("capture body version %d", v)
+	}
+	n := int(ne.Uint16(b[2:]))
+	if n > MaxCaptureHosts || len(b) != CaptureHeaderSize+n {
+		return Capture{}, malformed("capture of %d bytes with %d hosts", len(b), n)
+	}
+	if ne.Uint32(b[12:]) != 0 {
+		return Capture{}, malformed("capture reserved field set")
+	}
+	c := Capture{Snaplen: ne.Uint32(b[4:]), QueueKiB: ne.Uint32(b[8:])}
+	if n > 0 {
+		c.Hosts = append([]uint8(nil), b[CaptureHeaderSize:]...)
+	}
+	return c, nil
 }

@@ -10,6 +10,8 @@
 //	swrap status [--dir D] [--json]
 //	swrap link set|clear|show [--dir D] ...
 //	swrap pcap summary FILE
+//	swrap capture [--dir D] [--host N]... [-w FILE|-]
+//	swrap extcap --extcap-interfaces | --capture ... (Wireshark's extcap)
 //	swrap version
 //	swrap help [COMMAND]
 //
@@ -45,6 +47,9 @@ Usage:
                       set, remove or list network conditions (delay, loss, rate, partition)
   swrap pcap summary FILE
                       summarise a capture file (TCP connections, UDP flows, ICMP)
+  swrap capture [--dir D] [--host N]... [-w FILE|-]
+                      stream the network's frames live as pcapng (| wireshark -k -i -)
+  swrap extcap ...    Wireshark extcap entry point (link it into Wireshark's extcap folder)
   swrap version       print the version
   swrap help [CMD]    print this help, or a command's
 
@@ -78,8 +83,12 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(args[1:], stdout, stderr)
 	case "link":
 		err = cmdLink(args[1:], stdout, stderr)
-	case "pcap", "capture":
+	case "pcap":
 		err = cmdPcap(args[1:], stdout, stderr)
+	case "capture":
+		err = cmdCapture(args[1:], stdout, stderr)
+	case "extcap":
+		err = cmdExtcap(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "-help", "--help":
@@ -119,8 +128,12 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 	case "link":
 		fmt.Fprint(stdout, linkUsage)
-	case "pcap", "capture":
+	case "pcap":
 		fmt.Fprint(stdout, pcapUsage)
+	case "capture":
+		fmt.Fprint(stdout, captureUsage)
+	case "extcap":
+		fmt.Fprint(stdout, extcapUsage)
 	case "version", "help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -37,7 +37,7 @@ type ngRecord struct {
 	drops    uint64
 }
 
-func readNg(t *testing.T, r io.Reader) []ngRecord {
+func readNgStream(t *testing.T, r io.Reader) []ngRecord {
 	t.Helper()
 	nr, err := pcapgo.NewNgReader(r, pcapgo.DefaultNgReaderOptions)
 	if err != nil {
@@ -87,7 +87,7 @@ func TestNgInterfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	recs := readNg(t, f)
+	recs := readNgStream(t, f)
 	want := []string{"host10", "host11", "host10", "host10->host11 dropped", "host12"}
 	if len(recs) != len(want) {
 		t.Fatalf("%d records, want %d", len(recs), len(want))
@@ -135,7 +135,7 @@ func TestNgEmpty(t *testing.T) {
 	w.Close()
 	f, _ := os.Open(path)
 	defer f.Close()
-	if recs := readNg(t, f); len(recs) != 0 {
+	if recs := readNgStream(t, f); len(recs) != 0 {
 		t.Errorf("%d records", len(recs))
 	}
 	// A classic pcap is not appended to as pcapng.
@@ -162,7 +162,7 @@ func TestDir(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if recs := readNg(t, f); len(recs) != want {
+		if recs := readNgStream(t, f); len(recs) != want {
 			t.Errorf("%s: %d frames, want %d", host, len(recs), want)
 		}
 		f.Close()
@@ -201,7 +201,7 @@ func TestStreamLoss(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	w.Frame(time.Now(), [][]byte{big})
 	w.Close()
-	recs := readNg(t, &out.buf)
+	recs := readNgStream(t, &out.buf)
 	var lost uint64
 	for _, r := range recs {
 		lost += r.drops

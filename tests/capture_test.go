@@ -24,6 +24,7 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/swrap/swrap/pcap"
 	"github.com/swrap/swrap/swrapnet"
 )
 
@@ -232,6 +233,21 @@ func TestPcapngNetem(t *testing.T) {
 			t.Errorf("a dropped frame is also on a delivered interface")
 			break
 		}
+	}
+	// swrap pcap summary does not count them as traffic, and says so.
+	sum := exec.Command(binPath(t, "swrap"), "pcap", "summary", capFile)
+	sum.Env = cleanEnv()
+	sout, err := sum.CombinedOutput()
+	if want := fmt.Sprintf("%d frames that netem dropped", st.DropLoss); err != nil || !strings.Contains(string(sout), want) {
+		t.Errorf("swrap pcap summary (%v) lacks %q:\n%s", err, want, sout)
+	}
+	// pcap.ReadFile reads pcapng with interfaces and comments.
+	pf, err := pcap.ReadFile(capFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pf.Records) != len(frames) || pf.Records[0].Iface == "" {
+		t.Errorf("pcap.ReadFile: %d records (first on %q), tshark/pcapgo %d", len(pf.Records), pf.Records[0].Iface, len(frames))
 	}
 	// The JSON events file stays.
 	if _, err := os.Stat(capFile + ".events"); err != nil {

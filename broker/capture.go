@@ -120,8 +120,11 @@ func (cc *ctlConn) doCapture(body []byte) reply {
 		}
 		name += " hosts " + strings.Join(s, ",")
 	}
+	if len(req.Ports) > 0 {
+		name += fmt.Sprintf(" ports %v", req.Ports)
+	}
 	w := pcap.NewStream(c, pcap.Options{Snaplen: int(req.Snaplen), QueueBytes: int(req.QueueKiB) << 10,
-		Namer: b.namer(), Hosts: hosts, Name: name})
+		Namer: b.namer(), Hosts: hosts, Ports: req.Ports, Name: name})
 	b.mu.Lock()
 	closing := b.closing
 	b.mu.Unlock()

@@ -44,6 +44,9 @@ type Options struct {
 	// Hosts, if not empty, keeps only the frames sent or received by these
 	// host ids (a live stream's --host).
 	Hosts []int
+	// Ports, if not empty, keeps only the TCP and UDP frames from or to
+	// these ports (with Hosts: frames that pass both).
+	Ports []uint16
 	// Name is what Path returns for a stream.
 	Name string
 }
@@ -131,6 +134,7 @@ type ngSink struct {
 	snaplen int
 	namer   Namer
 	hosts   []int
+	ports   []uint16
 	ng      *pcapgo.NgWriter
 	ifaces  map[ifKey]int
 	names   map[netip.Addr]Iface // what Namer said of each address
@@ -139,7 +143,7 @@ type ngSink struct {
 }
 
 func newNgSink(bw *bufio.Writer, snaplen int, o Options) *ngSink {
-	return &ngSink{bw: bw, snaplen: snaplen, namer: o.Namer, hosts: o.Hosts,
+	return &ngSink{bw: bw, snaplen: snaplen, namer: o.Namer, hosts: o.Hosts, ports: o.Ports,
 		ifaces: make(map[ifKey]int), names: make(map[netip.Addr]Iface)}
 }
 
@@ -152,6 +156,29 @@ func frameAddrs(b []byte) (src, dst netip.Addr) {
 		return netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
 	}
 	return netip.Addr{}, netip.Addr{}
+}
+
+// framePorts returns the ports of a TCP or UDP packet (not of a later
+// fragment).
+func framePorts(b []byte) (src, dst uint16, ok bool) {
+	var proto byte
+	var l4 []byte
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4:
+		ihl := int(b[0]&15) * 4
+		if binary.BigEndian.Uint16(b[6:])&0x1fff != 0 || len(b) < ihl {
+			return 0, 0, false
+		}
+		proto, l4 = b[9], b[ihl:]
+	case len(b) >= 40 && b[0]>>4 == 6:
+		proto, l4 = b[6], b[40:] // swrap sends no extension headers
+	default:
+		return 0, 0, false
+	}
+	if (proto != 6 && proto != 17) || len(l4) < 4 {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:]), true
 }
 
 // name is the Iface of addr.
@@ -210,6 +237,12 @@ func (s *ngSink) write(r *record, lost uint64) error {
 	if len(s.hosts) > 0 && !(src.ID > 0 && slices.Contains(s.hosts, src.ID)) && !(dst.ID > 0 && slices.Contains(s.hosts, dst.ID)) {
 		return errSkip
 	}
+	if len(s.ports) > 0 {
+		sp, dp, ok := framePorts(r.data)
+		if !ok || !slices.Contains(s.ports, sp) && !slices.Contains(s.ports, dp) {
+			return errSkip
+		}
+	}
 	k := ifKey{src: src.ID}
 	if src.ID <= 0 {
 		k.src = -1
@@ -223,8 +256,11 @@ func (s *ngSink) write(r *record, lost uint64) error {
 	}
 	s.opts.Comments = s.opts.Comments[:0]
 	s.opts.DropCount = nil
-	link := src.Name + "->" + dst.Name
 	n := r.note
+	var link string // "host10->host11", made only for a frame with a note
+	if n != (Note{}) {
+		link = src.Name + "->" + dst.Name
+	}
 	if n.Drop != "" {
 		s.opts.Comments = append(s.opts.Comments, fmt.Sprintf("netem %s: dropped (%s); the frame never arrived", link, n.Drop))
 	}

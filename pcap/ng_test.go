@@ -217,3 +217,36 @@ func TestStreamLoss(t *testing.T) {
 		t.Errorf("Stats.Frames %d, %d records in the stream", st.Frames, len(recs))
 	}
 }
+
+// TestStreamPortFilter: Ports keeps the TCP/UDP frames of those ports.
+func TestStreamPortFilter(t *testing.T) {
+	out := &blockedConn{release: make(chan struct{})}
+	close(out.release)
+	w := NewStream(out, Options{Namer: testNamer, Ports: []uint16{2000}})
+	keep := udpFrom(t, 10, 11) // ports 1000 -> 2000
+	other := append([]byte(nil), keep...)
+	other[22], other[23] = 0x0b, 0xb8 // dport 3000
+	w.Frame(time.Now(), [][]byte{keep})
+	w.Frame(time.Now(), [][]byte{other})
+	w.Close()
+	if recs := readNgStream(t, &out.buf); len(recs) != 1 || recs[0].data[23] != 0xd0 {
+		t.Errorf("%d frames passed the port filter, want the one to port 2000", len(recs))
+	}
+}
+
+// TestFrameNoAlloc: recording a frame, with or without a note, allocates
+// nothing on the packet path.
+func TestFrameNoAlloc(t *testing.T) {
+	out := &blockedConn{release: make(chan struct{})}
+	w := NewStream(out, Options{Namer: testNamer, QueueBytes: 8 * chunkSize})
+	defer func() { close(out.release); w.Close() }()
+	pkt := udpFrom(t, 10, 11)
+	parts := [][]byte{pkt[:20], pkt[20:]}
+	ts := time.Now()
+	if n := testing.AllocsPerRun(1000, func() { w.FrameNote(ts, parts, Note{Delay: time.Millisecond, Drop: "loss"}) }); n != 0 {
+		t.Errorf("FrameNote allocates %.1f times per frame", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { w.Frame(ts, parts) }); n != 0 {
+		t.Errorf("Frame allocates %.1f times per frame", n)
+	}
+}

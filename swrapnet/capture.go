@@ -15,6 +15,9 @@ type CaptureOptions struct {
 	// Hosts, if not empty, keeps only the frames these hosts send or
 	// receive.
 	Hosts []int
+	// Ports, if not empty, keeps only the TCP and UDP frames from or to
+	// these ports (with Hosts: the frames that pass both).
+	Ports []uint16
 	// Snaplen bounds the bytes kept per frame; 0 keeps all.
 	Snaplen int
 	// QueueBytes bounds the frames the broker holds for this reader; 0
@@ -35,7 +38,7 @@ type Capture struct {
 // the network loses frames, counted in the stream (a packet comment and
 // epb_dropcount) and in STATUS.
 func (h *Host) Capture(o CaptureOptions) (*Capture, error) {
-	req := wire.Capture{Snaplen: uint32(max(o.Snaplen, 0)), QueueKiB: uint32(max(o.QueueBytes, 0) >> 10)}
+	req := wire.Capture{Snaplen: uint32(max(o.Snaplen, 0)), QueueKiB: uint32(max(o.QueueBytes, 0) >> 10), Ports: o.Ports}
 	for _, id := range o.Hosts {
 		if !addrplan.ValidHost(id) {
 			return nil, fmt.Errorf("swrapnet: capture: host id %d out of range 1..%d", id, addrplan.MaxHost)

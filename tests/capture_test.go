@@ -610,7 +610,8 @@ func TestExtcap(t *testing.T) {
 		io.Copy(f, r)
 		f.Close()
 	}()
-	cmd := exec.Command(binPath(t, "swrap"), "extcap", "--capture", "--extcap-interface", iface, "--fifo", fifo, "--host", "11")
+	cmd := exec.Command(binPath(t, "swrap"), "extcap", "--capture", "--extcap-interface", iface, "--fifo", fifo, "--host", "11",
+		"--extcap-capture-filter", "port 7000")
 	cmd.Env = append(cleanEnv(), "SOCKET_WRAPPER_DIR="+dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -619,19 +620,20 @@ func TestExtcap(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	exchange(t, hosts, 11, 10, 7000, 256<<10)
+	exchange(t, hosts, 11, 10, 7001, 16<<10) // not port 7000
 	quietTxFrames(t, hosts[10])
 	cmd.Process.Signal(syscall.SIGTERM) // how Wireshark stops an extcap
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("swrap extcap --capture: %v\n%s", err, stderr.Bytes())
 	}
 	wg.Wait()
-	rows := tsharkFields(t, tshark, out, "", "frame.interface_name", "ip.src", "ip.dst")
+	rows := tsharkFields(t, tshark, out, "", "frame.interface_name", "ip.src", "ip.dst", "tcp.port")
 	if len(rows) < 10 {
 		t.Fatalf("tshark reads %d frames from the extcap's fifo", len(rows))
 	}
 	for _, r := range rows {
-		if r[1] != "127.0.0.11" && r[2] != "127.0.0.11" {
-			t.Errorf("frame %v passed --host 11", r)
+		if r[1] != "127.0.0.11" && r[2] != "127.0.0.11" || !strings.Contains("|"+r[3]+"|", "|7000|") {
+			t.Errorf("frame %v passed --host 11 and the filter \"port 7000\"", r)
 			break
 		}
 	}

@@ -212,9 +212,10 @@ func TestCOps(t *testing.T) {
 // TestCapture round-trips a CAPTURE body and checks that malformed ones
 // are refused.
 func TestCapture(t *testing.T) {
-	c := Capture{Snaplen: 96, QueueKiB: 512, Hosts: []uint8{10, 11}}
+	c := Capture{Snaplen: 96, QueueKiB: 512, Hosts: []uint8{10, 11}, Ports: []uint16{53, 7000}}
 	got, err := ParseCapture(c.Encode())
-	if err != nil || got.Snaplen != 96 || got.QueueKiB != 512 || !bytes.Equal(got.Hosts, c.Hosts) {
+	if err != nil || got.Snaplen != 96 || got.QueueKiB != 512 || !bytes.Equal(got.Hosts, c.Hosts) ||
+		len(got.Ports) != 2 || got.Ports[0] != 53 || got.Ports[1] != 7000 {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
 	if got, err := ParseCapture(Capture{}.Encode()); err != nil || got.Hosts != nil {
@@ -225,7 +226,8 @@ func TestCapture(t *testing.T) {
 		"missing hosts": c.Encode()[:CaptureHeaderSize+1],
 		"extra bytes":   append(c.Encode(), 12),
 		"version 2":     append([]byte{2, 0}, c.Encode()[2:]...),
-		"reserved":      func() []byte { b := c.Encode(); b[12] = 1; return b }(),
+		"reserved":      func() []byte { b := c.Encode(); b[14] = 1; return b }(),
+		"odd ports":     c.Encode()[:len(c.Encode())-1],
 		"too many hosts": func() []byte {
 			return Capture{Hosts: make([]uint8, MaxCaptureHosts+1)}.Encode()
 		}(),

@@ -18,7 +18,7 @@ import (
 
 // captureUsage is the help of `swrap capture`.
 const captureUsage = `Usage:
-  swrap capture [--dir D] [--host N]... [--snaplen N] [-w FILE|-]
+  swrap capture [--dir D] [--host N]... [--port P]... [--snaplen N] [-w FILE|-]
 
 Streams the frames of a running network, from now on, as pcapng: one
 interface per host (host10, host11, ...), netem's delays and duplicates as
@@ -26,6 +26,10 @@ packet comments, the frames it drops on "hostA->hostB dropped" interfaces.
 
   swrap capture -w - | wireshark -k -i -
   swrap capture --host 10 -w - | tshark -i -
+  swrap capture --host 10 --host 11 --port 53 -w dns.pcapng
+
+--host keeps the frames those hosts send or receive, --port the TCP and UDP
+frames from or to those ports; given both, a frame must pass both.
 
 The broker never waits for a capture: a reader slower than the network
 loses frames, and the stream says how many (a packet comment, epb_dropcount),
@@ -53,6 +57,25 @@ func (h *hostList) Set(v string) error {
 	return nil
 }
 
+// portList is a repeatable --port flag; it also takes "53,80".
+type portList []uint16
+
+func (p *portList) String() string { return fmt.Sprint([]uint16(*p)) }
+
+func (p *portList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q: want 1..65535", f)
+		}
+		*p = append(*p, uint16(n))
+	}
+	return nil
+}
+
 // cmdCapture implements `swrap capture`.
 func cmdCapture(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "summary" {
@@ -63,6 +86,8 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 	dirFlag := fs.String("dir", os.Getenv("SOCKET_WRAPPER_DIR"), "the network's `directory` (SOCKET_WRAPPER_DIR)")
 	var hosts hostList
 	fs.Var(&hosts, "host", "capture only the frames host `N` sends or receives (repeatable, or 10,11)")
+	var ports portList
+	fs.Var(&ports, "port", "capture only the TCP/UDP frames from or to port `P` (repeatable, or 53,80)")
 	snaplen := fs.Int("snaplen", 0, "bytes kept of each frame (0: all)")
 	queue := fs.Int("queue", 0, "`bytes` the broker holds for this reader before it drops frames (0: 4 MiB)")
 	out := fs.String("w", "-", "write the pcapng stream to `FILE` (- for standard output)")
@@ -89,7 +114,7 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
-	return liveCapture(*dirFlag, swrapnet.CaptureOptions{Hosts: hosts, Snaplen: *snaplen, QueueBytes: *queue}, w)
+	return liveCapture(*dirFlag, swrapnet.CaptureOptions{Hosts: hosts, Ports: ports, Snaplen: *snaplen, QueueBytes: *queue}, w)
 }
 
 // liveCapture copies a live capture of dir's network to w until a signal

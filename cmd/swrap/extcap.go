@@ -89,9 +89,11 @@ func cmdExtcap(args []string, stdout, stderr io.Writer) error {
 	config := fs.Bool("extcap-config", false, "list the interface's options")
 	capture := fs.Bool("capture", false, "capture into --fifo")
 	fifo := fs.String("fifo", "", "the `FIFO` to write pcapng to")
-	filter := fs.String("extcap-capture-filter", "", "capture filter (only 'host N [or host M...]' is understood)")
+	filter := fs.String("extcap-capture-filter", "", "capture filter: 'host N' and 'port P' terms joined by 'or'/'and' (see parseFilter)")
 	var hosts hostList
 	fs.Var(&hosts, "host", "capture only these host ids (10,11)")
+	var ports portList
+	fs.Var(&ports, "port", "capture only these TCP/UDP ports (53,80)")
 	snaplen := fs.Int("snaplen", 0, "bytes kept of each frame (0: all)")
 	// Options Wireshark may pass that swrap has no use for.
 	fs.String("extcap-control-in", "", "ignored")
@@ -132,24 +134,25 @@ func cmdExtcap(args []string, stdout, stderr io.Writer) error {
 	case *config:
 		fmt.Fprint(stdout, "arg {number=0}{call=--host}{display=Hosts}{type=string}{tooltip=Host ids to capture, comma-separated (empty: every host)}{group=Capture}\n")
 		fmt.Fprint(stdout, "arg {number=1}{call=--snaplen}{display=Snapshot length}{type=integer}{range=0,262144}{default=0}{tooltip=Bytes kept of each frame (0: all)}{group=Capture}\n")
+		fmt.Fprint(stdout, "arg {number=2}{call=--port}{display=Ports}{type=string}{tooltip=TCP/UDP ports to capture, comma-separated (empty: every port)}{group=Capture}\n")
 	case *capture:
 		if *fifo == "" {
 			fmt.Fprintln(stderr, "swrap extcap: --capture needs --fifo")
 			return errUsage
 		}
 		if *filter != "" {
-			more, err := parseHostFilter(*filter)
+			h, p, err := parseFilter(*filter)
 			if err != nil {
 				return fmt.Errorf("extcap: capture filter: %v", err)
 			}
-			hosts = append(hosts, more...)
+			hosts, ports = append(hosts, h...), append(ports, p...)
 		}
 		f, err := os.OpenFile(*fifo, os.O_WRONLY, 0)
 		if err != nil {
 			return fmt.Errorf("extcap: %v", err)
 		}
 		defer f.Close()
-		return liveCapture(dir, swrapnet.CaptureOptions{Hosts: hosts, Snaplen: *snaplen}, f)
+		return liveCapture(dir, swrapnet.CaptureOptions{Hosts: hosts, Ports: ports, Snaplen: *snaplen}, f)
 	default:
 		fmt.Fprintln(stderr, "swrap extcap: say --extcap-dlts, --extcap-config or --capture")
 		return errUsage
@@ -157,18 +160,30 @@ func cmdExtcap(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// parseHostFilter understands the capture filters "host N" and "host N or
-// host M ...", N a host id: a live capture filters by host, not by BPF.
-func parseHostFilter(s string) ([]int, error) {
+// parseFilter understands a simple capture filter, not BPF: "host N" and
+// "port P" terms (N a host id) joined by "or" or "and". A frame passes if
+// it is of one of the hosts (or there are none) and of one of the ports
+// (or there are none): "host 10 or host 11 and port 53".
+func parseFilter(s string) (hostList, portList, error) {
 	var hosts hostList
+	var ports portList
 	f := strings.Fields(s)
 	for i := 0; i < len(f); i += 3 {
-		if f[i] != "host" || i+1 >= len(f) || (i+2 < len(f) && f[i+2] != "or") {
-			return nil, fmt.Errorf("%q: only \"host N [or host M ...]\" is understood", s)
+		if i+1 >= len(f) || (i+2 < len(f) && f[i+2] != "or" && f[i+2] != "and") || i+2 == len(f)-1 {
+			return nil, nil, fmt.Errorf("%q: want 'host N' and 'port P' terms joined by 'or' or 'and'", s)
 		}
-		if err := hosts.Set(f[i+1]); err != nil {
-			return nil, err
+		var err error
+		switch f[i] {
+		case "host":
+			err = hosts.Set(f[i+1])
+		case "port":
+			err = ports.Set(f[i+1])
+		default:
+			err = fmt.Errorf("%q: unknown term %q: only host and port are understood", s, f[i])
+		}
+		if err != nil {
+			return nil, nil, err
 		}
 	}
-	return hosts, nil
+	return hosts, ports, nil
 }

@@ -381,7 +381,21 @@ func TestLiveCaptureTshark(t *testing.T) {
 		}
 		close(lines)
 	}()
-	time.Sleep(300 * time.Millisecond) // the capture is registered
+	// tshark takes seconds to start under load: send a few frames until
+	// it shows one, so that what follows measures the stream, not that.
+	for ready := false; !ready; {
+		exchange(t, hosts, 11, 10, 7299, 1)
+		select {
+		case _, ok := <-lines:
+			if !ok {
+				t.Fatalf("tshark ended early:\n%s", capErr.Bytes())
+			}
+			ready = true
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("tshark never showed a frame")
+		}
+	}
 	pacedTransfer(t, hosts, 11, 10, 7300, 2*time.Second)
 	ended := time.Now()
 	capCmd.Process.Signal(syscall.SIGINT)

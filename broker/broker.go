@@ -440,15 +440,23 @@ func (b *Broker) closeEvents() {
 func (b *Broker) closeCaptures() {
 	b.capMu.Lock()
 	defer b.capMu.Unlock()
+	// At once: a live stream whose reader does not read holds its Close
+	// for a second.
+	var wg sync.WaitGroup
 	for _, w := range *b.captures.Load() {
-		st := w.Stats()
-		if err := w.Close(); err != nil {
-			b.log.Error("capture", "file", w.Path(), "err", err)
-		}
-		if st.Dropped > 0 {
-			b.log.Warn("capture incomplete", "file", w.Path(), "dropped_frames", st.Dropped)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := w.Close()
+			if err != nil && w.Kind() != "live" {
+				b.log.Error("capture", "file", w.Path(), "err", err)
+			}
+			if st := w.Stats(); st.Dropped > 0 {
+				b.log.Warn("capture incomplete", "file", w.Path(), "dropped_frames", st.Dropped)
+			}
+		}()
 	}
+	wg.Wait()
 	b.captures.Store(&[]*pcap.Writer{})
 }
 

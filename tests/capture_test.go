@@ -710,3 +710,33 @@ func TestPcapFormatVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveCaptureBrokerStops: a broker with live captures whose readers
+// do not read still stops promptly on SIGTERM, and the reader then
+// sees the stream end.
+func TestLiveCaptureBrokerStops(t *testing.T) {
+	dir, hosts := brokerWithHosts(t, nil, 10, 11)
+	var caps []*swrapnet.Capture
+	for i := 0; i < 5; i++ {
+		c, err := hosts[10].Capture(swrapnet.CaptureOptions{QueueBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		caps = append(caps, c)
+	}
+	exchange(t, hosts, 11, 10, 7000, 16<<20)
+	start := time.Now()
+	stopBroker(t, dir)
+	// Each stalled stream gets a second to take what is queued: all at
+	// once, not one after the other.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the broker took %v to stop with five stalled live captures", d)
+	}
+	out := collect(caps[0])
+	select {
+	case <-out:
+	case <-time.After(10 * time.Second):
+		t.Error("the stream did not end with the broker")
+	}
+}

@@ -41,6 +41,13 @@ type Config struct {
 	PcapFile string
 	// Snaplen bounds the bytes kept per captured frame; 0 keeps all.
 	Snaplen int
+	// PcapFormat "pcapng" makes every capture file pcapng (SWRAP_PCAP_FORMAT);
+	// otherwise a file is pcapng if its name ends in .pcapng, classic pcap
+	// if not.
+	PcapFormat string
+	// PcapDir, if set, gets one pcapng file per host, with every frame the
+	// host sends or receives (SWRAP_PCAP_DIR).
+	PcapDir string
 	// IdleTimeout, if non-zero, makes Serve return once no program has
 	// been connected and no socket has existed for that long (on-demand
 	// mode).
@@ -129,11 +136,20 @@ func New(cfg Config) (*Broker, error) {
 			return nil, err
 		}
 	}
+	if cfg.PcapDir != "" {
+		w, err := pcap.OpenDir(cfg.PcapDir, pcap.Options{Snaplen: cfg.Snaplen, Namer: b.namer()})
+		if err != nil {
+			b.closeCaptures()
+			return nil, err
+		}
+		b.addWriter(w)
+	}
 	fcfg := fabric.Config{
-		Dir:     filepath.Join(b.dir, wire.HostDir),
-		MTU:     cfg.MTU,
-		Plan:    cfg.Plan,
-		Capture: b.captureFrame,
+		Dir:         filepath.Join(b.dir, wire.HostDir),
+		MTU:         cfg.MTU,
+		Plan:        cfg.Plan,
+		Capture:     b.captureFrame,
+		LinkCapture: b.linkCaptureFrame,
 		// Checksums only while a capture is written: no one else reads
 		// them (hosts trust each other's frames).
 		NeedChecksums: b.capturing,
@@ -417,11 +433,11 @@ func (b *Broker) addCapture(path string) error {
 			return nil
 		}
 	}
-	w, err := pcap.Open(path, b.cfg.Snaplen)
+	w, err := b.openCapture(path)
 	if err != nil {
 		return err
 	}
-	b.log.Info("capturing", "file", path)
+	b.log.Info("capturing", "file", path, "format", w.Kind())
 	next := append(append([]*pcap.Writer{}, cur...), w)
 	b.captures.Store(&next)
 	return nil
@@ -441,15 +457,23 @@ func (b *Broker) closeEvents() {
 func (b *Broker) closeCaptures() {
 	b.capMu.Lock()
 	defer b.capMu.Unlock()
+	// At once: a live stream whose reader does not read holds its Close
+	// for a second.
+	var wg sync.WaitGroup
 	for _, w := range *b.captures.Load() {
-		st := w.Stats()
-		if err := w.Close(); err != nil {
-			b.log.Error("capture", "file", w.Path(), "err", err)
-		}
-		if st.Dropped > 0 {
-			b.log.Warn("capture incomplete", "file", w.Path(), "dropped_frames", st.Dropped)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := w.Close()
+			if err != nil && w.Kind() != "live" {
+				b.log.Error("capture", "file", w.Path(), "err", err)
+			}
+			if st := w.Stats(); st.Dropped > 0 {
+				b.log.Warn("capture incomplete", "file", w.Path(), "dropped_frames", st.Dropped)
+			}
+		}()
 	}
+	wg.Wait()
 	b.captures.Store(&[]*pcap.Writer{})
 }
 

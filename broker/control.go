@@ -113,6 +113,8 @@ func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {
 		return req.Op, cc.doNewCtl(req.Body)
 	case wire.OpResolve:
 		return req.Op, cc.doResolve(req.Body)
+	case wire.OpCapture:
+		return req.Op, cc.doCapture(req.Body)
 	}
 	s := cc.b.lookup(req.Sock)
 	if s == nil {

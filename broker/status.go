@@ -65,9 +65,12 @@ type SocketStatus struct {
 	PID    uint32 `json:"pid"`
 }
 
-// CaptureStatus describes one capture file.
+// CaptureStatus describes one capture: a file, a per-host directory or a
+// live stream (File names its reader). Dropped counts the frames it lost
+// (a live reader too slow for the network).
 type CaptureStatus struct {
 	File    string `json:"file"`
+	Kind    string `json:"kind"` // "file", "dir" or "live"
 	Frames  uint64 `json:"frames"`
 	Bytes   uint64 `json:"bytes"`
 	Dropped uint64 `json:"dropped"`
@@ -103,7 +106,7 @@ func (b *Broker) status() []byte {
 	st.Sessions = len(st.Sockets)
 	for _, w := range *b.captures.Load() {
 		cs := w.Stats()
-		st.Captures = append(st.Captures, CaptureStatus{File: w.Path(), Frames: cs.Frames, Bytes: cs.Bytes, Dropped: cs.Dropped})
+		st.Captures = append(st.Captures, CaptureStatus{File: w.Path(), Kind: w.Kind(), Frames: cs.Frames, Bytes: cs.Bytes, Dropped: cs.Dropped})
 	}
 	st.Links = b.linkStatus()
 	st.Names = b.nameStatus()

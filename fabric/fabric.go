@@ -51,6 +51,11 @@ type Config struct {
 	// fabric and every ICMP error the fabric makes up. It must not block
 	// and must copy what it keeps (pcap.Writer.Frame does both).
 	Capture func(ts time.Time, parts [][]byte)
+	// LinkCapture, if set, is called instead of Capture for the frames of
+	// links with conditions, with what the link did to each (a delay, a
+	// duplicate, a drop: netem.Config.Capture). Unset, Capture gets the
+	// frames links send and none of those they drop.
+	LinkCapture func(ts time.Time, parts [][]byte, n netem.Note)
 	// SocketBuffer is SO_SNDBUF and SO_RCVBUF for the fabric sockets; 0
 	// means DefaultSocketBuffer. It is raised to at least MTU: a unix
 	// datagram larger than the sender's buffer fails with EMSGSIZE, so a

@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"sort"
+	"time"
 
 	"github.com/swrap/swrap/addrplan"
 	"github.com/swrap/swrap/netem"
@@ -31,6 +32,21 @@ type shaper struct{ l *netem.Link }
 
 // Divert implements tap.Shaper.
 func (s shaper) Divert(out *tap.Port, parts [][]byte) { s.l.Enqueue(out, parts) }
+
+// linkCapture is the netem.Config.Capture of new links.
+func (f *Fabric) linkCapture() func(time.Time, [][]byte, netem.Note) {
+	if f.cfg.LinkCapture != nil {
+		return f.cfg.LinkCapture
+	}
+	if c := f.cfg.Capture; c != nil {
+		return func(ts time.Time, parts [][]byte, n netem.Note) {
+			if n.Drop == "" {
+				c(ts, parts)
+			}
+		}
+	}
+	return nil
+}
 
 // SetLinks applies network conditions: each rule replaces the conditions of
 // its selector (a zero Spec removes them, letting the frames the link holds
@@ -63,7 +79,7 @@ func (f *Fabric) SetLinks(r netem.Rules) {
 				f.rules = make(map[netem.Selector]*netem.Link)
 			}
 			f.rules[rule.Sel] = netem.NewLink(netem.Config{
-				Sel: rule.Sel, Capture: f.cfg.Capture, Events: f.cfg.Events,
+				Sel: rule.Sel, Capture: f.linkCapture(), Events: f.cfg.Events,
 			}, rule.Spec)
 		}
 	}

@@ -43,14 +43,24 @@ type Event struct {
 	Frame []byte
 }
 
+// Note is what a link did to a frame it hands to Config.Capture.
+type Note struct {
+	Delay     time.Duration // the frame leaves this much later than it arrived
+	Dup       bool          // the second copy of a duplicated frame
+	Reordered bool          // sent without the delay of the frames before it
+	Drop      Cause         // set: the frame was dropped, and is not sent
+}
+
 // Config configures a Link.
 type Config struct {
 	// Sel is the link's selector; with the seed it seeds the PRNG.
 	Sel Selector
 	// Capture, if set, sees every frame the link sends, when it sends it
-	// (so a delayed frame appears in the capture at its due time and a
-	// dropped one not at all). It must not block.
-	Capture func(ts time.Time, parts [][]byte)
+	// (so a delayed frame appears in the capture at its due time), with a
+	// Note of what the link did to it, and every frame it drops, when it
+	// drops it (Note.Drop set; tap and the socket never see it). It must
+	// not block.
+	Capture func(ts time.Time, parts [][]byte, n Note)
 	// Events, if set, is told of every drop, duplicate and reordered
 	// frame, and of every frame that leaves later than it arrived (delay,
 	// jitter or the rate limit's queue), once per frame whatever its
@@ -110,6 +120,7 @@ type item struct {
 	seq   uint64
 	frame []byte
 	out   Output
+	note  Note
 }
 
 type itemHeap []item
@@ -277,15 +288,18 @@ func (l *Link) Enqueue(out Output, parts [][]byte) {
 		delay += time.Duration(j * float64(s.Jitter))
 		delay = max(delay, 0)
 	}
+	var note Note
 	if s.Reorder > 0 && l.rng.Float64() < s.Reorder && delay > 0 {
 		delay = 0
 		l.reordered.Add(1)
 		l.eventLocked(now, "reorder", "", 0, parts, size)
+		note.Reordered = true
 	}
 	due := depart.Add(delay)
 	if due.After(now) {
 		l.delayed.Add(1)
 		l.eventLocked(now, "delayed", "", due.Sub(now), parts, size)
+		note.Delay = due.Sub(now)
 	}
 	frame := make([]byte, 0, size)
 	for _, p := range parts {
@@ -293,7 +307,8 @@ func (l *Link) Enqueue(out Output, parts [][]byte) {
 	}
 	for i := 0; i < copies; i++ {
 		l.seq++
-		heap.Push(&l.q, item{due: due, seq: l.seq, frame: frame, out: out})
+		heap.Push(&l.q, item{due: due, seq: l.seq, frame: frame, out: out, note: note})
+		note.Dup = true
 	}
 	if copies > 1 {
 		l.duplicated.Add(1)
@@ -312,6 +327,9 @@ func (l *Link) Enqueue(out Output, parts [][]byte) {
 func (l *Link) dropLocked(now time.Time, c Cause, n *atomic.Uint64, parts [][]byte, size int) {
 	n.Add(1)
 	l.eventLocked(now, "drop", c, 0, parts, size)
+	if l.cfg.Capture != nil {
+		l.cfg.Capture(now, parts, Note{Drop: c})
+	}
 }
 
 // eventLocked tells Events, if set, of an event; without Events it costs a
@@ -373,8 +391,10 @@ func (l *Link) run() {
 }
 
 func (l *Link) send(it item) {
+	// Captured before Send, which may keep the frame. A frame the
+	// destination then refuses (CauseSend) is in the capture as sent.
 	if l.cfg.Capture != nil {
-		l.cfg.Capture(time.Now(), [][]byte{it.frame})
+		l.cfg.Capture(time.Now(), [][]byte{it.frame}, it.note)
 	}
 	if err := it.out.Send(it.frame); err != nil {
 		l.dropSend.Add(1)

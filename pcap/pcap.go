@@ -41,8 +41,9 @@ const (
 	idleFlush = 50 * time.Millisecond
 
 	// recHdr is the size of a queued record's header: timestamp (8), original
-	// length (4), captured length (4).
-	recHdr = 16
+	// length (4), captured length (4), the Note's delay (8), flags (1), drop
+	// cause (1), padding (6).
+	recHdr = 32
 
 	// LinkTypeRaw is LINKTYPE_RAW: each frame is a bare IPv4 or IPv6
 	// packet, told apart by its version nibble; the fabric has no L2 header.
@@ -59,11 +60,18 @@ type Stats struct {
 	Frames, Bytes, Dropped uint64
 }
 
-// Writer records frames to one pcap file. Its methods are safe for
-// concurrent use.
+// Writer records frames to one capture: a classic pcap file (Open), a
+// pcapng file (OpenFile), one pcapng file per host (OpenDir) or a live
+// pcapng stream (NewStream). Its methods are safe for concurrent use.
 type Writer struct {
 	path    string
 	snaplen int
+	kind    string // "file", "dir" or "live", for status
+	drops   bool   // the sink records dropped frames (pcapng)
+	eager   bool   // flush after every batch (live streams)
+	// closeWait bounds how long Close waits for a writer stuck on a reader
+	// that does not read before it sets a write deadline (live streams).
+	closeWait time.Duration
 
 	frames, bytes, dropped atomic.Uint64
 
@@ -88,10 +96,69 @@ type Writer struct {
 	// Owned by the writer goroutine.
 	closer io.Closer
 	bw     *bufio.Writer
-	pw     *pcapgo.Writer
+	sink   sink
 	batch  []*chunk
 	werr   error // first write error; later frames are counted as dropped
 }
+
+// sink turns records into a format, in the writer goroutine.
+type sink interface {
+	// write records one frame; lost is the Writer's drop count so far.
+	write(r *record, lost uint64) error
+	// finish writes what a format needs at the end (lost as in write).
+	finish(lost uint64) error
+	// flush pushes buffered bytes to the output.
+	flush() error
+}
+
+// record is one queued frame, as the writer goroutine sees it.
+type record struct {
+	ts     time.Time
+	length int
+	data   []byte
+	note   Note
+}
+
+// Note is what the network did to a frame before it crossed, as netem
+// tells it; the zero Note is an ordinary frame. pcapng captures show it
+// as a packet comment; classic pcap cannot, and leaves dropped frames out.
+type Note struct {
+	Delay     time.Duration // the frame left this much later than it arrived
+	Dup       bool          // this is the second copy of a duplicated frame
+	Reordered bool          // the frame overtook frames that were delayed
+	Drop      string        // non-empty: the frame was dropped, for this cause
+}
+
+// dropCauses are the causes a record can carry (index+1); any other is
+// recorded as "dropped".
+var dropCauses = [...]string{"loss", "partition", "queue", "send"}
+
+func causeCode(c string) byte {
+	if c == "" {
+		return 0
+	}
+	for i, k := range dropCauses {
+		if k == c {
+			return byte(i + 1)
+		}
+	}
+	return 255
+}
+
+func causeName(c byte) string {
+	switch {
+	case c == 0:
+		return ""
+	case int(c) <= len(dropCauses):
+		return dropCauses[c-1]
+	}
+	return "dropped"
+}
+
+const (
+	flagDup     = 1
+	flagReorder = 2
+)
 
 // chunk is a slab of queued records, each recHdr bytes then the data.
 type chunk struct {
@@ -123,6 +190,7 @@ func Open(path string, snaplen int) (*Writer, error) {
 	}
 	w := newWriter(f, f, snaplen, DefaultQueueBytes, nanos, !appending)
 	w.path = path
+	w.kind = "file"
 	if err := w.start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("pcap: %s: %w", path, err)
@@ -170,16 +238,51 @@ func newWriter(out io.Writer, closer io.Closer, snaplen, queueBytes int, nanos, 
 		closer:    closer,
 	}
 	w.bw = bufio.NewWriterSize(out, bufSize)
+	cs := &classicSink{bw: w.bw}
 	if nanos {
-		w.pw = pcapgo.NewWriterNanos(w.bw)
+		cs.pw = pcapgo.NewWriterNanos(w.bw)
 	} else {
-		w.pw = pcapgo.NewWriter(w.bw)
+		cs.pw = pcapgo.NewWriter(w.bw)
 	}
 	if header {
-		w.werr = w.pw.WriteFileHeader(uint32(snaplen), layers.LinkTypeRaw)
+		w.werr = cs.pw.WriteFileHeader(uint32(snaplen), layers.LinkTypeRaw)
 	}
+	w.sink = cs
 	return w
 }
+
+// newQueue builds a Writer without a sink; the caller sets it.
+func newQueue(closer io.Closer, snaplen, queueBytes int) *Writer {
+	if snaplen <= 0 {
+		snaplen = DefaultSnaplen
+	}
+	if queueBytes <= 0 {
+		queueBytes = DefaultQueueBytes
+	}
+	return &Writer{
+		snaplen:   snaplen,
+		maxChunks: max(1, queueBytes/chunkSize),
+		wake:      make(chan struct{}, 1),
+		flushc:    make(chan chan error),
+		closec:    make(chan struct{}),
+		done:      make(chan struct{}),
+		closer:    closer,
+	}
+}
+
+// classicSink writes classic pcap records.
+type classicSink struct {
+	bw *bufio.Writer
+	pw *pcapgo.Writer
+}
+
+func (c *classicSink) write(r *record, _ uint64) error {
+	ci := gopacket.CaptureInfo{Timestamp: r.ts, CaptureLength: len(r.data), Length: r.length}
+	return c.pw.WritePacket(ci, r.data)
+}
+
+func (c *classicSink) finish(uint64) error { return nil }
+func (c *classicSink) flush() error        { return c.bw.Flush() }
 
 // start flushes the file header, so that even an empty capture is a valid
 // file, and starts the writer goroutine.
@@ -194,8 +297,12 @@ func (w *Writer) start() error {
 	return nil
 }
 
-// Path returns the file's path as given to Open.
+// Path returns the file's path as given to Open, the directory of OpenDir,
+// or a stream's name.
 func (w *Writer) Path() string { return w.path }
+
+// Kind says what the Writer writes: "file", "dir" or "live".
+func (w *Writer) Kind() string { return w.kind }
 
 // Stats returns the counters.
 func (w *Writer) Stats() Stats {
@@ -207,6 +314,17 @@ func (w *Writer) Stats() Stats {
 // parts may be reused as soon as it returns, and never blocks: if the queue
 // is full, or the Writer is closed, the frame is counted as dropped.
 func (w *Writer) Frame(ts time.Time, parts [][]byte) {
+	w.FrameNote(ts, parts, Note{})
+}
+
+// FrameNote is Frame for a frame the network did something to. A dropped
+// frame (n.Drop set) is recorded only by pcapng captures, on a drop
+// interface of its own; classic pcap leaves it out, as the frame never
+// crossed.
+func (w *Writer) FrameNote(ts time.Time, parts [][]byte, n Note) {
+	if n.Drop != "" && !w.drops {
+		return
+	}
 	length := 0
 	for _, p := range parts {
 		length += len(p)
@@ -239,6 +357,16 @@ func (w *Writer) Frame(ts time.Time, parts [][]byte) {
 	binary.LittleEndian.PutUint64(rec[0:8], uint64(ts.UnixNano()))
 	binary.LittleEndian.PutUint32(rec[8:12], uint32(length))
 	binary.LittleEndian.PutUint32(rec[12:16], uint32(caplen))
+	binary.LittleEndian.PutUint64(rec[16:24], uint64(n.Delay))
+	var flags byte
+	if n.Dup {
+		flags |= flagDup
+	}
+	if n.Reordered {
+		flags |= flagReorder
+	}
+	rec[24] = flags
+	rec[25] = causeCode(n.Drop)
 	d := rec[recHdr:]
 	for _, p := range parts {
 		if len(d) == 0 {
@@ -297,6 +425,16 @@ func (w *Writer) Close() error {
 	if !already {
 		close(w.closec)
 	}
+	if w.closeWait > 0 {
+		select {
+		case <-w.done:
+		case <-time.After(w.closeWait):
+			// The reader does not read: give up on what is queued.
+			if d, ok := w.closer.(interface{ SetWriteDeadline(time.Time) error }); ok {
+				d.SetWriteDeadline(time.Now())
+			}
+		}
+	}
 	<-w.done
 	return w.err
 }
@@ -310,7 +448,11 @@ func (w *Writer) run() {
 		select {
 		case <-w.wake:
 			if w.drain() {
-				idle.Reset(idleFlush)
+				if w.eager {
+					w.flushBuf()
+				} else {
+					idle.Reset(idleFlush)
+				}
 			}
 		case <-idle.C:
 			w.flushBuf()
@@ -320,6 +462,9 @@ func (w *Writer) run() {
 		case <-w.closec:
 			idle.Stop()
 			w.drain()
+			if w.werr == nil {
+				w.werr = w.sink.finish(w.dropped.Load())
+			}
 			err := w.flushBuf()
 			if w.closer != nil {
 				if cerr := w.closer.Close(); err == nil {
@@ -367,14 +512,17 @@ func (w *Writer) writeChunk(c *chunk) {
 		ts := int64(binary.LittleEndian.Uint64(b[0:8]))
 		length := int(binary.LittleEndian.Uint32(b[8:12]))
 		caplen := int(binary.LittleEndian.Uint32(b[12:16]))
-		data := b[recHdr : recHdr+caplen]
+		r := record{ts: time.Unix(0, ts), length: length, data: b[recHdr : recHdr+caplen],
+			note: Note{Delay: time.Duration(binary.LittleEndian.Uint64(b[16:24])),
+				Dup: b[24]&flagDup != 0, Reordered: b[24]&flagReorder != 0, Drop: causeName(b[25])}}
 		b = b[recHdr+caplen:]
 		if w.werr != nil {
 			w.dropped.Add(1)
 			continue
 		}
-		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: caplen, Length: length}
-		if err := w.pw.WritePacket(ci, data); err != nil {
+		if err := w.sink.write(&r, w.dropped.Load()); err == errSkip {
+			continue
+		} else if err != nil {
 			w.werr = err
 			w.dropped.Add(1)
 			continue
@@ -384,12 +532,16 @@ func (w *Writer) writeChunk(c *chunk) {
 	}
 }
 
+// errSkip is a sink's answer for a record it leaves out (a live stream's
+// host filter): neither written nor dropped.
+var errSkip = errors.New("pcap: skipped")
+
 // flushBuf pushes the bufio buffer to the file.
 func (w *Writer) flushBuf() error {
 	if w.werr != nil {
 		return w.werr
 	}
-	if err := w.bw.Flush(); err != nil {
+	if err := w.sink.flush(); err != nil {
 		w.werr = err
 	}
 	return w.werr

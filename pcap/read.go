@@ -1,6 +1,7 @@
 package pcap
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,9 @@ type Record struct {
 	Timestamp time.Time
 	Length    int    // the frame's original length
 	Data      []byte // the captured bytes, len(Data) <= Length
+	// Of pcapng files only:
+	Iface    string   // the name of the interface the frame is on
+	Comments []string // its packet comments
 }
 
 // File is a capture read back by ReadFile.
@@ -26,14 +30,22 @@ type File struct {
 	Records  []Record
 }
 
-// ReadFile reads a whole capture file with pcapgo. It exists so that tests
-// and tools can check what a Writer wrote; it is not meant for huge files.
+// ReadFile reads a whole capture file, classic pcap or pcapng, with pcapgo.
+// It exists so that tests and tools can check what a Writer wrote; it is
+// not meant for huge files. Of a pcapng file, LinkType and Snaplen are
+// its first interface's.
 func ReadFile(path string) (*File, error) {
 	fd, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fd.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(fd, magic[:]); err == nil && binary.LittleEndian.Uint32(magic[:]) == ngMagic {
+		fd.Seek(0, io.SeekStart)
+		return readNg(path, fd)
+	}
+	fd.Seek(0, io.SeekStart)
 	r, err := pcapgo.NewReader(fd)
 	if err != nil {
 		return nil, fmt.Errorf("pcap: %s: %w", path, err)
@@ -52,5 +64,31 @@ func ReadFile(path string) (*File, error) {
 			return f, fmt.Errorf("pcap: %s: record %d: %w", path, len(f.Records), err)
 		}
 		f.Records = append(f.Records, Record{Timestamp: ci.Timestamp, Length: ci.Length, Data: data})
+	}
+}
+
+// readNg reads a pcapng file, all its sections.
+func readNg(path string, fd io.Reader) (*File, error) {
+	r, err := pcapgo.NewNgReader(fd, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		return nil, fmt.Errorf("pcap: %s: %w", path, err)
+	}
+	f := &File{Nanos: true, LinkType: uint32(r.LinkType())}
+	if intf, err := r.Interface(0); err == nil {
+		f.Snaplen = int(intf.SnapLength)
+	}
+	for {
+		data, ci, opts, err := r.ReadPacketDataWithOptions()
+		if errors.Is(err, io.EOF) {
+			return f, nil
+		}
+		if err != nil {
+			return f, fmt.Errorf("pcap: %s: record %d: %w", path, len(f.Records), err)
+		}
+		rec := Record{Timestamp: ci.Timestamp, Length: ci.Length, Data: data, Comments: opts.Comments}
+		if intf, err := r.Interface(ci.InterfaceIndex); err == nil {
+			rec.Iface = intf.Name
+		}
+		f.Records = append(f.Records, rec)
 	}
 }

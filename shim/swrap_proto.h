@@ -47,6 +47,7 @@ enum swrap_op {
 	SWRAP_OP_GETLINKS = 15, /* reply: JSON array of links and their counters */
 	SWRAP_OP_NEWCTL = 16,   /* another control connection: empty body, reply carries 1 fd */
 	SWRAP_OP_RESOLVE = 17,  /* the name table: struct swrap_resolve + name/address */
+	SWRAP_OP_CAPTURE = 18,  /* live pcapng stream (swrap capture); the shim never sends it */
 };
 
 #define SWRAP_REPLY 0x8000u /* or'ed into op in a reply */

@@ -901,79 +901,90 @@ func tsharkCount(t *testing.T, ctx context.Context, tshark, file, filter string)
 // TestShimCaptureNetcat: the capture of the nc example
 // (SOCKET_WRAPPER_PCAP_FILE) opens in tshark with no bad checksum, and
 // holds exactly one real TCP connection: three-way handshake, the data,
-// both FINs, each frame once.
+// both FINs, each frame once. Named .pcapng, it is pcapng with every frame
+// on its sender's interface.
 func TestShimCaptureNetcat(t *testing.T) {
 	nc := needTool(t, "nc")
 	tshark := needTool(t, "tshark")
 	for _, fam := range shimFamilies {
-		t.Run(fam.name, func(t *testing.T) {
-			dir := swrapDir(t)
-			requireShimActive(t, dir, nc)
-			ctx := testCtx(t, 60*time.Second)
-			capFile := filepath.Join(t.TempDir(), "nc.pcap")
-			server, client := fam.addr(10), fam.addr(11)
-			srvAP := netip.AddrPortFrom(server, 7)
-			request, reply := "hello from host 11\nsecond line\n", "reply from host 10\n"
+		for _, ext := range []string{"pcap", "pcapng"} {
+			t.Run(fam.name+"/"+ext, func(t *testing.T) {
+				dir := swrapDir(t)
+				requireShimActive(t, dir, nc)
+				ctx := testCtx(t, 60*time.Second)
+				capFile := filepath.Join(t.TempDir(), "nc."+ext)
+				server, client := fam.addr(10), fam.addr(11)
+				srvAP := netip.AddrPortFrom(server, 7)
+				request, reply := "hello from host 11\nsecond line\n", "reply from host 10\n"
 
-			srvCmd := newCmd(ctx, wrapEnv(t, dir, 10, "SOCKET_WRAPPER_PCAP_FILE="+capFile), nc, "-n", "-N", "-l", server.String(), "7")
-			srvCmd.Stdin = strings.NewReader(reply)
-			srv := startProc(t, srvCmd, false)
-			waitSocket(t, dir, "nc -l on "+srvAP.String(), isListener(srv, srvAP))
-			cliCmd := newCmd(ctx, wrapEnv(t, dir, 11, "SOCKET_WRAPPER_PCAP_FILE="+capFile), nc, "-n", "-N", server.String(), "7")
-			cliCmd.Stdin = strings.NewReader(request)
-			cli := startProc(t, cliCmd, false)
-			cli.mustSucceed(t, 10*time.Second)
-			srv.mustSucceed(t, 10*time.Second)
-			if srv.stdout.String() != request || cli.stdout.String() != reply {
-				t.Fatalf("exchange failed: server got %q, client got %q", srv.stdout.String(), cli.stdout.String())
-			}
-			stopBrokerWait(t, dir)
-
-			ip := "ip"
-			if server.Is6() {
-				ip = "ipv6"
-			}
-			if n := tsharkCount(t, ctx, tshark, capFile, `ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad"`); n != 0 {
-				t.Errorf("%d frames have a bad checksum", n)
-			}
-			analysis := "tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission || " +
-				"tcp.analysis.duplicate_ack || tcp.analysis.out_of_order || tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment"
-			if n := tsharkCount(t, ctx, tshark, capFile, analysis); n != 0 {
-				out, _, _ := runCmd(newCmd(ctx, cleanEnv(), tshark, "-n", "-r", capFile, "-Y", analysis))
-				t.Errorf("tshark flags %d frames as retransmitted, duplicate or out of order:\n%s", n, out)
-			}
-
-			// Every frame, with its checksums verified (IPv6 has no header
-			// checksum: its column is just the version).
-			ipCheck := "ip.checksum.status"
-			if ip == "ipv6" {
-				ipCheck = "ipv6.version"
-			}
-			out, stderr, err := runCmd(newCmd(ctx, cleanEnv(), tshark, "-n", "-r", capFile,
-				"-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-T", "fields",
-				"-E", "separator=/t", "-E", "occurrence=f", "-e", "frame.number", "-e", ipCheck, "-e", "tcp.checksum.status",
-				"-e", ip+".src", "-e", "tcp.srcport", "-e", ip+".dst", "-e", "tcp.dstport",
-				"-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e", "tcp.flags.fin", "-e", "tcp.flags.reset",
-				"-e", "tcp.seq_raw", "-e", "tcp.ack_raw", "-e", "tcp.payload"))
-			if err != nil {
-				t.Fatalf("tshark: %v\n%s", err, stderr)
-			}
-			frames := parseTsharkFrames(t, out, ip == "ip")
-			checkNetcatConnection(t, frames, netip.AddrPortFrom(client, 0), srvAP, request, reply, out)
-
-			// Each frame once: no record is an exact copy of another.
-			f, err := pcap.ReadFile(capFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen := map[string]int{}
-			for i, r := range f.Records {
-				if j, ok := seen[string(r.Data)]; ok {
-					t.Errorf("frame %d is an exact copy of frame %d", i+1, j+1)
+				srvCmd := newCmd(ctx, wrapEnv(t, dir, 10, "SOCKET_WRAPPER_PCAP_FILE="+capFile), nc, "-n", "-N", "-l", server.String(), "7")
+				srvCmd.Stdin = strings.NewReader(reply)
+				srv := startProc(t, srvCmd, false)
+				waitSocket(t, dir, "nc -l on "+srvAP.String(), isListener(srv, srvAP))
+				cliCmd := newCmd(ctx, wrapEnv(t, dir, 11, "SOCKET_WRAPPER_PCAP_FILE="+capFile), nc, "-n", "-N", server.String(), "7")
+				cliCmd.Stdin = strings.NewReader(request)
+				cli := startProc(t, cliCmd, false)
+				cli.mustSucceed(t, 10*time.Second)
+				srv.mustSucceed(t, 10*time.Second)
+				if srv.stdout.String() != request || cli.stdout.String() != reply {
+					t.Fatalf("exchange failed: server got %q, client got %q", srv.stdout.String(), cli.stdout.String())
 				}
-				seen[string(r.Data)] = i
-			}
-		})
+				stopBrokerWait(t, dir)
+
+				ip := "ip"
+				if server.Is6() {
+					ip = "ipv6"
+				}
+				if n := tsharkCount(t, ctx, tshark, capFile, `ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad"`); n != 0 {
+					t.Errorf("%d frames have a bad checksum", n)
+				}
+				analysis := "tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission || " +
+					"tcp.analysis.duplicate_ack || tcp.analysis.out_of_order || tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment"
+				if n := tsharkCount(t, ctx, tshark, capFile, analysis); n != 0 {
+					out, _, _ := runCmd(newCmd(ctx, cleanEnv(), tshark, "-n", "-r", capFile, "-Y", analysis))
+					t.Errorf("tshark flags %d frames as retransmitted, duplicate or out of order:\n%s", n, out)
+				}
+
+				// Every frame, with its checksums verified (IPv6 has no header
+				// checksum: its column is just the version).
+				ipCheck := "ip.checksum.status"
+				if ip == "ipv6" {
+					ipCheck = "ipv6.version"
+				}
+				out, stderr, err := runCmd(newCmd(ctx, cleanEnv(), tshark, "-n", "-r", capFile,
+					"-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-T", "fields",
+					"-E", "separator=/t", "-E", "occurrence=f", "-e", "frame.number", "-e", ipCheck, "-e", "tcp.checksum.status",
+					"-e", ip+".src", "-e", "tcp.srcport", "-e", ip+".dst", "-e", "tcp.dstport",
+					"-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e", "tcp.flags.fin", "-e", "tcp.flags.reset",
+					"-e", "tcp.seq_raw", "-e", "tcp.ack_raw", "-e", "tcp.payload"))
+				if err != nil {
+					t.Fatalf("tshark: %v\n%s", err, stderr)
+				}
+				frames := parseTsharkFrames(t, out, ip == "ip")
+				checkNetcatConnection(t, frames, netip.AddrPortFrom(client, 0), srvAP, request, reply, out)
+
+				// Each frame once: no record is an exact copy of another.
+				f, err := pcap.ReadFile(capFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen := map[string]int{}
+				for i, r := range f.Records {
+					if j, ok := seen[string(r.Data)]; ok {
+						t.Errorf("frame %d is an exact copy of frame %d", i+1, j+1)
+					}
+					seen[string(r.Data)] = i
+				}
+				if ext == "pcapng" {
+					names := map[string]string{server.String(): "host10", client.String(): "host11"}
+					for _, r := range tsharkFields(t, tshark, capFile, "", "frame.interface_name", ip+".src") {
+						if names[r[1]] != r[0] {
+							t.Errorf("frame from %s on interface %q", r[1], r[0])
+						}
+					}
+				}
+			})
+		}
 	}
 }
 

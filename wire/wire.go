@@ -75,6 +75,12 @@ const (
 	// ResolveQuery). A name the table lacks gets ENOENT; a name without an
 	// address of the asked family, ENODATA.
 	OpResolve Op = 17
+	// OpCapture asks, on a control connection that has done HELLO, for a
+	// live capture: the body is a Capture, the reply carries one fd
+	// (SCM_RIGHTS), an AF_UNIX SOCK_STREAM socket on which the broker
+	// writes pcapng from now on, until the reader closes or shuts down
+	// its end for writing.
+	OpCapture Op = 18
 )
 
 // Kinds of OpResolve, in Resolve.Kind.
@@ -158,6 +164,7 @@ var opNames = map[Op]string{
 	OpGetPeerName: "GETPEERNAME", OpGetSockOpt: "GETSOCKOPT", OpSetSockOpt: "SETSOCKOPT",
 	OpStat: "STAT", OpStatus: "STATUS", OpIoctl: "IOCTL",
 	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS", OpNewCtl: "NEWCTL", OpResolve: "RESOLVE",
+	OpCapture: "CAPTURE",
 }
 
 func (o Op) String() string {
@@ -677,4 +684,70 @@ func cstring(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// CaptureVersion is the version of the CAPTURE body's layout.
+const CaptureVersion = 1
+
+// CaptureHeaderSize is the size of a CAPTURE body before its host list.
+const CaptureHeaderSize = 16
+
+// MaxCaptureHosts and MaxCapturePorts bound a CAPTURE body's lists.
+const (
+	MaxCaptureHosts = 64
+	MaxCapturePorts = 64
+)
+
+// Capture is the body of CAPTURE: u16 version (CaptureVersion), u16
+// number of hosts, u32 snaplen (0: all), u32 queue KiB (0: the broker's
+// default), u16 number of ports, u16 reserved (0), then one u8 host id per
+// host and one u16 per port. No hosts: every host; else the frames these
+// hosts send or receive. No ports: every frame; else the TCP and UDP
+// frames from or to these ports.
+type Capture struct {
+	Snaplen  uint32
+	QueueKiB uint32
+	Hosts    []uint8
+	Ports    []uint16
+}
+
+// Encode returns the body.
+func (c Capture) Encode() []byte {
+	b := make([]byte, 0, CaptureHeaderSize+len(c.Hosts))
+	b = ne.AppendUint16(b, CaptureVersion)
+	b = ne.AppendUint16(b, uint16(len(c.Hosts)))
+	b = ne.AppendUint32(b, c.Snaplen)
+	b = ne.AppendUint32(b, c.QueueKiB)
+	b = ne.AppendUint16(b, uint16(len(c.Ports)))
+	b = ne.AppendUint16(b, 0)
+	b = append(b, c.Hosts...)
+	for _, p := range c.Ports {
+		b = ne.AppendUint16(b, p)
+	}
+	return b
+}
+
+// ParseCapture decodes a CAPTURE body.
+func ParseCapture(b []byte) (Capture, error) {
+	if len(b) < CaptureHeaderSize {
+		return Capture{}, malformed("capture of %d bytes", len(b))
+	}
+	if v := ne.Uint16(b[0:]); v != CaptureVersion {
+		return Capture{}, malformed("capture body version %d", v)
+	}
+	n, np := int(ne.Uint16(b[2:])), int(ne.Uint16(b[12:]))
+	if n > MaxCaptureHosts || np > MaxCapturePorts || len(b) != CaptureHeaderSize+n+2*np {
+		return Capture{}, malformed("capture of %d bytes with %d hosts, %d ports", len(b), n, np)
+	}
+	if ne.Uint16(b[14:]) != 0 {
+		return Capture{}, malformed("capture reserved field set")
+	}
+	c := Capture{Snaplen: ne.Uint32(b[4:]), QueueKiB: ne.Uint32(b[8:])}
+	if n > 0 {
+		c.Hosts = append([]uint8(nil), b[CaptureHeaderSize:CaptureHeaderSize+n]...)
+	}
+	for i := 0; i < np; i++ {
+		c.Ports = append(c.Ports, ne.Uint16(b[CaptureHeaderSize+n+2*i:]))
+	}
+	return c, nil
 }

@@ -146,6 +146,7 @@ func FuzzParse(f *testing.F) {
 			ParseConnect(r.Body)
 			ParseAddr(r.Body)
 			ParseInt32Body(r.Body)
+			ParseCapture(r.Body)
 			ParseSockOpt(r.Body, true)
 			ParseSockOpt(r.Body, false)
 		}
@@ -172,9 +173,9 @@ func TestCOps(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	inc := filepath.Join(filepath.Dir(filepath.Dir(file)), "shim")
 	names := []string{"HELLO", "SOCKET", "BIND", "LISTEN", "CONNECT", "SHUTDOWN", "GETSOCKNAME",
-		"GETPEERNAME", "GETSOCKOPT", "SETSOCKOPT", "STAT", "STATUS", "IOCTL", "SETLINK", "GETLINKS", "NEWCTL"}
+		"GETPEERNAME", "GETSOCKOPT", "SETSOCKOPT", "STAT", "STATUS", "IOCTL", "SETLINK", "GETLINKS", "NEWCTL", "CAPTURE"}
 	ops := []Op{OpHello, OpSocket, OpBind, OpListen, OpConnect, OpShutdown, OpGetSockName,
-		OpGetPeerName, OpGetSockOpt, OpSetSockOpt, OpStat, OpStatus, OpIoctl, OpSetLink, OpGetLinks, OpNewCtl}
+		OpGetPeerName, OpGetSockOpt, OpSetSockOpt, OpStat, OpStatus, OpIoctl, OpSetLink, OpGetLinks, OpNewCtl, OpCapture}
 	var src strings.Builder
 	src.WriteString("#include <stdio.h>\n#include \"swrap_proto.h\"\nint main(void){\n")
 	for _, n := range names {
@@ -207,5 +208,35 @@ func TestCOps(t *testing.T) {
 	r, err := ParseRequest(AppendRequest(nil, OpNewCtl, 0, nil))
 	if err != nil || r.Op != OpNewCtl || r.Sock != 0 || len(r.Body) != 0 {
 		t.Errorf("NEWCTL request: %+v %v", r, err)
+	}
+}
+
+// TestCapture round-trips a CAPTURE body and checks that malformed ones
+// are refused.
+func TestCapture(t *testing.T) {
+	c := Capture{Snaplen: 96, QueueKiB: 512, Hosts: []uint8{10, 11}, Ports: []uint16{53, 7000}}
+	got, err := ParseCapture(c.Encode())
+	if err != nil || got.Snaplen != 96 || got.QueueKiB != 512 || !bytes.Equal(got.Hosts, c.Hosts) ||
+		len(got.Ports) != 2 || got.Ports[0] != 53 || got.Ports[1] != 7000 {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	if got, err := ParseCapture(Capture{}.Encode()); err != nil || got.Hosts != nil {
+		t.Errorf("empty capture: %+v %v", got, err)
+	}
+	bad := map[string][]byte{
+		"short":         c.Encode()[:CaptureHeaderSize-1],
+		"missing hosts": c.Encode()[:CaptureHeaderSize+1],
+		"extra bytes":   append(c.Encode(), 12),
+		"version 2":     append([]byte{2, 0}, c.Encode()[2:]...),
+		"reserved":      func() []byte { b := c.Encode(); b[14] = 1; return b }(),
+		"odd ports":     c.Encode()[:len(c.Encode())-1],
+		"too many hosts": func() []byte {
+			return Capture{Hosts: make([]uint8, MaxCaptureHosts+1)}.Encode()
+		}(),
+	}
+	for name, b := range bad {
+		if _, err := ParseCapture(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -45,6 +45,8 @@ func run() error {
 		idle     = flag.Duration("idle", 0, "exit after this long without programs or sockets (default 10s with --on-demand, never otherwise)")
 		pcapFile = flag.String("pcap", os.Getenv("SOCKET_WRAPPER_PCAP_FILE"), "write every frame to this pcap `file` (SOCKET_WRAPPER_PCAP_FILE)")
 		snaplen  = flag.Int("snaplen", 0, "bytes kept of each captured frame (0: all)")
+		pcapFmt  = flag.String("pcap-format", os.Getenv("SWRAP_PCAP_FORMAT"), "pcapng: write capture files as pcapng whatever their name (SWRAP_PCAP_FORMAT; default: pcapng for *.pcapng, classic pcap otherwise)")
+		pcapDir  = flag.String("pcap-dir", os.Getenv("SWRAP_PCAP_DIR"), "write one pcapng `directory`/hostN.pcapng per host, with the frames it sends and receives (SWRAP_PCAP_DIR)")
 		mtu      = flag.Int("mtu", envInt("SOCKET_WRAPPER_MTU", 65535), "fabric IP MTU, 1280..65535 (SOCKET_WRAPPER_MTU)")
 		network  = flag.String("network", os.Getenv("SOCKET_WRAPPER_IPV4_NETWORK"), "IPv4 network: 127.0.0.0 or 10.53.57.0 (SOCKET_WRAPPER_IPV4_NETWORK)")
 		verbose  = flag.Bool("v", false, "log debug messages")
@@ -74,6 +76,14 @@ func run() error {
 	}
 	if *mtu < 1280 || *mtu > 65535 {
 		return fmt.Errorf("MTU %d out of range 1280..65535 (IPv6 needs at least 1280)", *mtu)
+	}
+	if *pcapDir != "" {
+		if *pcapDir, err = filepath.Abs(*pcapDir); err != nil {
+			return err
+		}
+	}
+	if *pcapFmt != "" && *pcapFmt != "pcapng" && *pcapFmt != "pcap" {
+		return fmt.Errorf("SWRAP_PCAP_FORMAT=%q: want pcap or pcapng", *pcapFmt)
 	}
 	if *pcapFile != "" && !filepath.IsAbs(*pcapFile) {
 		if *pcapFile, err = filepath.Abs(*pcapFile); err != nil {
@@ -112,6 +122,7 @@ func run() error {
 	}
 	b, err := broker.New(broker.Config{
 		Dir: abs, Plan: plan, MTU: uint32(*mtu), PcapFile: *pcapFile, Snaplen: *snaplen,
+		PcapFormat: *pcapFmt, PcapDir: *pcapDir,
 		IdleTimeout: *idle, Log: logger, Links: links, FabricSockets: *sockets, Names: table,
 	})
 	if errors.Is(err, broker.ErrLocked) {

@@ -10,6 +10,8 @@
 //	swrap status [--dir D] [--json]
 //	swrap link set|clear|show [--dir D] ...
 //	swrap pcap summary FILE
+//	swrap capture [--dir D] [--host N]... [-w FILE|-]
+//	swrap extcap --extcap-interfaces | --capture ... (Wireshark's extcap)
 //	swrap version
 //	swrap help [COMMAND]
 //
@@ -60,8 +62,12 @@ func mainArgs(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(args[1:], stdout, stderr)
 	case "link":
 		err = cmdLink(args[1:], stdout, stderr)
-	case "pcap", "capture":
+	case "pcap":
 		err = cmdPcap(args[1:], stdout, stderr)
+	case "capture":
+		err = cmdCapture(args[1:], stdout, stderr)
+	case "extcap":
+		err = cmdExtcap(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "-help", "--help":

@@ -167,6 +167,7 @@ type summary struct {
 	tcpIdx         map[flowKey]*tcpConn
 	udpIdx         map[flowKey]*udpFlow
 	truncatedFrame int // frames shorter than on the wire
+	netemDropped   int // pcapng: frames on "A->B dropped" interfaces
 }
 
 // summarize reads a capture file and tallies its traffic.
@@ -179,13 +180,14 @@ func summarize(path string) (*summary, error) {
 	br := bufio.NewReaderSize(f, 1<<16)
 	magic, _ := br.Peek(4)
 	var src packetSource
+	var ng *pcapgo.NgReader
 	s := &summary{icmp: map[string]int{}, tcpIdx: map[flowKey]*tcpConn{}, udpIdx: map[flowKey]*udpFlow{}}
 	if bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
 		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", path, err)
 		}
-		src = r
+		src, ng = r, r
 	} else {
 		r, err := pcapgo.NewReader(br)
 		if err != nil {
@@ -202,6 +204,13 @@ func summarize(path string) (*summary, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: frame %d: %v", path, s.frames+1, err)
+		}
+		if ng != nil {
+			// A frame netem dropped never crossed: it is not traffic.
+			if intf, err := ng.Interface(ci.InterfaceIndex); err == nil && strings.HasSuffix(intf.Name, " dropped") {
+				s.netemDropped++
+				continue
+			}
 		}
 		s.frame(data, ci, src.LinkType())
 	}
@@ -336,6 +345,9 @@ func (s *summary) print(w io.Writer, path string) {
 		fmt.Fprintf(w, ", snaplen %d", s.snaplen)
 	}
 	fmt.Fprintln(w, ")")
+	if s.netemDropped > 0 {
+		fmt.Fprintf(w, "%d frames that netem dropped (on the capture's drop interfaces) are not counted\n", s.netemDropped)
+	}
 	if s.truncatedFrame > 0 {
 		fmt.Fprintf(w, "%d frames were cut short by the snaplen; byte counts come from the IP headers\n", s.truncatedFrame)
 	}

@@ -155,7 +155,14 @@ func printStatus(w io.Writer, st *broker.Status) error {
 
 	fmt.Fprintf(w, "\nCaptures (%d):\n", len(st.Captures))
 	for _, c := range st.Captures {
-		fmt.Fprintf(w, "  %s: %d frames, %d bytes, %d dropped\n", c.File, c.Frames, c.Bytes, c.Dropped)
+		what := c.File
+		switch c.Kind {
+		case "dir":
+			what = "per-host files in " + c.File
+		case "live":
+			what = "live capture (" + strings.TrimPrefix(c.File, "live:") + ")"
+		}
+		fmt.Fprintf(w, "  %s: %d frames, %d bytes, %d dropped\n", what, c.Frames, c.Bytes, c.Dropped)
 	}
 
 	fmt.Fprintf(w, "\nCounters: %d control connections, %d sessions, %d goroutines, %d fds, %d datagrams dropped\n",

@@ -39,3 +39,16 @@ func TestSetEnv(t *testing.T) {
 		t.Errorf("setEnv empty: %q", env)
 	}
 }
+
+// TestParseFilter: the extcap capture filter's terms, and what it refuses.
+func TestParseFilter(t *testing.T) {
+	h, p, err := parseFilter("host 10 or host 11 and port 53")
+	if err != nil || len(h) != 2 || h[0] != 10 || h[1] != 11 || len(p) != 1 || p[0] != 53 {
+		t.Errorf("got hosts %v ports %v, %v", h, p, err)
+	}
+	for _, bad := range []string{"host", "host 10 or", "tcp port 80", "host 99", "port 0", "host 10 xor host 11", "net 10"} {
+		if _, _, err := parseFilter(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

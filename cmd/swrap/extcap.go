@@ -22,7 +22,7 @@ const extcapUsage = `Usage (Wireshark runs these; see README, "Wireshark"):
   swrap extcap --extcap-interface I --extcap-config
   swrap extcap --extcap-interface I --capture --fifo FIFO [--host N,...] [--snaplen N]
 
-Wireshark's extcap interface (https://www.wireshark.org/docs/wsdg_html_chunked/ChCaptureExtcap.html):
+Wireshark's extcap interface (its developer's guide, chapter "Extcap"):
 link the swrap binary into Wireshark's personal extcap folder as a program
 that runs 'swrap extcap "$@"' (Help > About > Folders names the folder), and
 every running swrap network appears in Wireshark's interface list. The

@@ -55,13 +55,13 @@ var commands = []command{
 	},
 	{
 		name:     "capture",
-		synopsis: []string{"capture [--dir D] [--host N]... [--port P]... [--snaplen N] [-w FILE|-]"},
+		synopsis: []string{"capture [--dir D] [--host N]... [--port P]... [-w FILE|-]"},
 		summary:  "stream the network's frames live as pcapng (| wireshark -k -i -)",
 		help:     captureUsage,
 	},
 	{
 		name:     "extcap",
-		synopsis: []string{"extcap --extcap-interfaces | --extcap-interface I (--extcap-dlts | --extcap-config | --capture --fifo FIFO)"},
+		synopsis: []string{"extcap --extcap-interfaces", "extcap --extcap-interface I --extcap-dlts", "extcap --extcap-interface I --extcap-config", "extcap --extcap-interface I --capture --fifo FIFO"},
 		summary:  "Wireshark extcap entry point (link it into Wireshark's extcap folder)",
 		help:     extcapUsage,
 	},

@@ -2,6 +2,7 @@
 # make bench / make bench-quick: builds the C helpers, installs what is
 # missing (as root, with apt-get), raises RLIMIT_NOFILE and runs bench.py.
 #   sh bench/run.sh [--quick] [bench.py options...]
+#   sh bench/run.sh --profile [profile.py options...]   (make bench-profile)
 set -e
 cd "$(dirname "$0")/.."
 
@@ -44,4 +45,9 @@ command -v iperf3 >/dev/null 2>&1 || { echo "bench: iperf3 is required" >&2; exi
 # 10k connections: client, server and broker each need > 10k descriptors
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 PATH="$PATH:/usr/sbin"  # nginx
+if [ "$1" = --profile ]; then
+	shift
+	command -v strace >/dev/null 2>&1 || { echo "bench: --profile needs strace (apt-get install strace)" >&2; exit 1; }
+	exec $PY bench/profile.py "$@"
+fi
 exec $PY bench/bench.py "$@"

@@ -155,12 +155,14 @@ def cac_client(n):
     return run
 
 
+# name: (label, server, client(size), size: requests or seconds); the strace
+# run, slowed down by strace, does a quarter of it
 WORKLOADS = {
-    "redis": ("redis-benchmark SET -c 50", redis_server, redis_client([], 40000), 50 / 40000),
-    "redis16": ("redis-benchmark SET -c 50 -P 16", redis_server, redis_client(["-P", "16"], 400000), 50 / 400000),
-    "wrk": ("nginx + wrk -c32 keep-alive", nginx_server, wrk_client(4), None),
-    "ab": ("nginx + ab -c50, connection per request", nginx_server, ab_client(1500), 1.0),
-    "cac": ("bench/cac.c connect+accept+close", cac_server, cac_client(3000), 1.0),
+    "redis": ("redis-benchmark SET -c 50", redis_server, lambda n: redis_client([], n), 100000),
+    "redis16": ("redis-benchmark SET -c 50 -P 16", redis_server, lambda n: redis_client(["-P", "16"], n), 1000000),
+    "wrk": ("nginx + wrk -c32 keep-alive", nginx_server, wrk_client, 8),
+    "ab": ("nginx + ab -c50, connection per request", nginx_server, ab_client, 2000),
+    "cac": ("bench/cac.c connect+accept+close", cac_server, cac_client, 8000),
 }
 
 
@@ -211,7 +213,8 @@ def frames(path):
 # ------------------------------------------------------------- runs
 
 def one(name, cfg, mode):
-    label, server, client, _ = WORKLOADS[name]
+    label, server, mkclient, size = WORKLOADS[name]
+    client = mkclient(max(1, size // 4) if mode == "strace" else size)
     extra = []
     prof = os.path.join(cfg.tmp, "cpu.%s.prof" % name)
     pcapf = os.path.join(cfg.tmp, "capture.%s.pcap" % name)

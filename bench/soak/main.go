@@ -44,6 +44,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -123,6 +124,7 @@ type serverStats struct {
 	Aborted     int64  `json:"aborted"`           // connections that ended inside a request (killed clients)
 	Resets      int64  `json:"resets_at_request"` // connections reset between requests
 	ConnsOpen   int64  `json:"conns_open_at_stop"`
+	OpenPeers   []int  `json:"open_peers,omitempty"` // the client hosts of those connections
 	UDPEchoed   int64  `json:"udp_echoed"`
 	AcceptError string `json:"accept_error,omitempty"`
 }
@@ -146,6 +148,8 @@ func serverMain(args []string) {
 	}
 	st := &serverStats{Host: *host}
 	var open atomic.Int64
+	var omu sync.Mutex
+	openConns := map[net.Conn]bool{}
 	var accErr atomic.Value
 	go func() {
 		for {
@@ -156,9 +160,15 @@ func serverMain(args []string) {
 			}
 			atomic.AddInt64(&st.Accepted, 1)
 			open.Add(1)
+			omu.Lock()
+			openConns[c] = true
+			omu.Unlock()
 			go func() {
 				defer open.Add(-1)
 				serveConn(c, st)
+				omu.Lock()
+				delete(openConns, c)
+				omu.Unlock()
 			}()
 		}
 	}()
@@ -181,6 +191,13 @@ func serverMain(args []string) {
 	ln.Close()
 	pc.Close()
 	st.ConnsOpen = open.Load()
+	omu.Lock()
+	for c := range openConns {
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			st.OpenPeers = append(st.OpenPeers, int(ap.Addr().As4()[3]))
+		}
+	}
+	omu.Unlock()
 	if v, ok := accErr.Load().(string); ok && !strings.Contains(v, "closed") {
 		st.AcceptError = v
 	}
@@ -249,6 +266,7 @@ type clientStats struct {
 	UDPOK     int64          `json:"udp_verified"`
 	UDPLost   int64          `json:"udp_lost"` // no answer within the timeout (loss)
 	UDPBad    int64          `json:"udp_corrupt"`
+	UDPLate   int64          `json:"udp_late"` // echoes that came after their timeout
 	mu        sync.Mutex
 }
 
@@ -407,7 +425,8 @@ func udpFlow(ctx context.Context, h *swrapnet.Host, peer int, r *mrand.Rand, st 
 				break
 			}
 			if m < 12 || binary.LittleEndian.Uint64(buf) != flow || binary.LittleEndian.Uint32(buf[8:]) != uint32(seq) {
-				continue // a late echo of an earlier datagram
+				atomic.AddInt64(&st.UDPLate, 1) // the echo of an earlier datagram, after its timeout
+				continue
 			}
 			if m != len(d) || string(buf[:m]) != string(d) {
 				atomic.AddInt64(&st.UDPBad, 1)
@@ -479,13 +498,29 @@ func (m *master) sample(phase string) sample {
 		err = json.Unmarshal(out, &st)
 	}
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%s", strings.TrimSpace(string(ee.Stderr)))
+		}
 		s.Err = strings.TrimSpace(s.Err + " status: " + err.Error())
+		// unknown, not zero
+		st.Sessions, st.Goroutines, st.ControlConns = -1, -1, -1
 	}
 	s.Sessions, s.Goroutines, s.ControlConns, s.Hosts = st.Sessions, st.Goroutines, st.ControlConns, len(st.Hosts)
 	m.mu.Lock()
 	m.samples = append(m.samples, s)
 	m.mu.Unlock()
 	return s
+}
+
+// digits groups error messages that differ only in their numbers.
+var digits = regexp.MustCompile(`[0-9]+`)
+
+// check is one line of the verdict.
+type check struct {
+	what     string
+	ok       bool
+	required bool
 }
 
 // worker is a started worker process.
@@ -528,9 +563,13 @@ func (w *worker) last() string {
 
 type totals struct {
 	Clients, Killed, Hung, ClientFailures int
-	Client                                clientStats
-	Server                                serverStats
-	ClientErrors                          map[string]int
+	// server connections still open at the end whose client is gone, on
+	// a link with loss (where the client's lost RST leaves them half-open,
+	// as on Linux) or not (a leak)
+	HalfOpenLossy, HalfOpenClean int
+	Client                       clientStats
+	Server                       serverStats
+	ClientErrors                 map[string]int
 }
 
 func masterMain() int {
@@ -693,6 +732,7 @@ func masterMain() int {
 						c.UDPOK += cs.UDPOK
 						c.UDPLost += cs.UDPLost
 						c.UDPBad += cs.UDPBad
+						c.UDPLate += cs.UDPLate
 						for k, v := range cs.Errors {
 							tot.ClientErrors[k] += v
 						}
@@ -748,6 +788,13 @@ func masterMain() int {
 		s.Aborted += ss.Aborted
 		s.Resets += ss.Resets
 		s.ConnsOpen += ss.ConnsOpen
+		for _, peer := range ss.OpenPeers {
+			if peer <= *lossHosts || h <= *lossHosts {
+				tot.HalfOpenLossy++
+			} else {
+				tot.HalfOpenClean++
+			}
+		}
 		s.UDPEchoed += ss.UDPEchoed
 		if ss.AcceptError != "" {
 			tot.ClientErrors[fmt.Sprintf("server %d accept: %s", h, ss.AcceptError)]++
@@ -771,11 +818,22 @@ func masterMain() int {
 	m.samples[len(m.samples)-1] = last
 	m.mu.Unlock()
 
-	ok := tot.Client.Corrupt == 0 && tot.Client.UDPBad == 0 && tot.Server.Corrupt == 0 &&
-		tot.Hung == 0 && tot.ClientFailures == 0 && len(tot.ClientErrors) == 0 &&
-		last.Sessions == 0 && last.FDs <= warm.FDs && last.Goroutines <= warm.Goroutines+2 &&
-		tot.Server.ConnsOpen == 0
-	md := report(m, *hosts, *duration, *perHost, *workers, *killFrac, netemRules, &tot, []sample{before, warm, up}, gone, settled, last, ok)
+	checks := []check{
+		{"every surviving transfer intact (TCP and UDP hashes)", tot.Client.Corrupt == 0 && tot.Client.UDPBad == 0 && tot.Server.Corrupt == 0, true},
+		{"no surviving client failed, hung or saw an error", tot.Hung == 0 && tot.ClientFailures == 0 && len(tot.ClientErrors) == 0, true},
+		{"no server connection left open by a dead client on a link without loss", tot.HalfOpenClean == 0, true},
+		{fmt.Sprintf("broker back to its baseline: 0 sessions, fds ≤ %d, goroutines ≤ %d", warm.FDs, warm.Goroutines+2),
+			last.Sessions == 0 && last.FDs <= warm.FDs && last.Goroutines <= warm.Goroutines+2, true},
+		{fmt.Sprintf("broker RSS after the load within 2× its baseline (%.0f MiB; not required: issue 12's goal)", warm.RSSMiB),
+			last.RSSMiB <= 2*warm.RSSMiB, false},
+	}
+	ok := true
+	for _, c := range checks {
+		if c.required && !c.ok {
+			ok = false
+		}
+	}
+	md := report(m, *hosts, *duration, *perHost, *workers, *killFrac, netemRules, &tot, []sample{before, warm, up}, gone, settled, last, checks, ok)
 	fmt.Print(md)
 	if err := os.MkdirAll(*outDir, 0o755); err == nil {
 		os.WriteFile(filepath.Join(*outDir, "soak-latest.md"), []byte(md), 0o644)
@@ -792,7 +850,7 @@ func masterMain() int {
 }
 
 func report(m *master, hosts int, duration time.Duration, perHost, workers int, killFrac float64, netemRules string,
-	tot *totals, first []sample, gone sample, settled *sample, last sample, ok bool) string {
+	tot *totals, first []sample, gone sample, settled *sample, last sample, checks []check, ok bool) string {
 	var b strings.Builder
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	p("# swrap soak (%s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
@@ -805,10 +863,11 @@ func report(m *master, hosts int, duration time.Duration, perHost, workers int, 
 		tot.Server.Served, float64(tot.Server.Served)/duration.Seconds(), float64(tot.Server.BytesIn)/(1<<20), float64(tot.Server.BytesOut)/(1<<20))
 	p("| TCP answers verified by surviving clients (hash and bytes) | %d on %d connections, %.1f MiB down |\n",
 		tot.Client.Requests, tot.Client.Conns, float64(tot.Client.BytesDown)/(1<<20))
-	p("| connections accepted by the servers | %d; %d ended inside a request (killed clients), %d reset between requests, %d still open at the end |\n",
-		tot.Server.Accepted, tot.Server.Aborted, tot.Server.Resets, tot.Server.ConnsOpen)
-	p("| UDP flows of surviving clients | %d: %d datagrams echoed and verified, %d lost (no echo in 300 ms), %d corrupt; servers echoed %d |\n",
-		tot.Client.UDPFlows, tot.Client.UDPOK, tot.Client.UDPLost, tot.Client.UDPBad, tot.Server.UDPEchoed)
+	p("| connections accepted by the servers | %d; %d ended inside a request (killed clients), %d reset between requests "+
+		"(resets by clients and by killed clients), %d still open at the end (%d on links with loss, %d without) |\n",
+		tot.Server.Accepted, tot.Server.Aborted, tot.Server.Resets, tot.Server.ConnsOpen, tot.HalfOpenLossy, tot.HalfOpenClean)
+	p("| UDP flows of surviving clients | %d: %d datagrams echoed and verified, %d without an echo within 300 ms (%d of those echoes came later), %d corrupt; servers echoed %d |\n",
+		tot.Client.UDPFlows, tot.Client.UDPOK, tot.Client.UDPLost, tot.Client.UDPLate, tot.Client.UDPBad, tot.Server.UDPEchoed)
 	p("| corrupt transfers | %d client-side, %d server-side |\n", tot.Client.Corrupt, tot.Server.Corrupt)
 	var errs []string
 	for k, v := range tot.ClientErrors {
@@ -819,15 +878,29 @@ func report(m *master, hosts int, duration time.Duration, perHost, workers int, 
 		errs = []string{"none"}
 	}
 	p("| errors seen by surviving clients | %s |\n", strings.Join(errs, "; "))
+	for _, c := range checks {
+		v := "yes"
+		if !c.ok {
+			v = "**no**"
+		}
+		p("| %s | %s |\n", c.what, v)
+	}
 	verdict := "PASS"
 	if !ok {
 		verdict = "FAIL"
 	}
-	p("| verdict | %s |\n\n", verdict)
+	p("| verdict (the required checks) | %s |\n\n", verdict)
 
 	var maxS sample
+	maxS.Goroutines, maxS.Sessions, maxS.ControlConns = -1, -1, -1
+	statusErrs := map[string]int{}
+	nDuring := 0
 	for _, s := range m.samples {
+		if s.Err != "" {
+			statusErrs[digits.ReplaceAllString(s.Err, "N")]++
+		}
 		if s.Phase == "during" {
+			nDuring++
 			maxS.RSSMiB = max(maxS.RSSMiB, s.RSSMiB)
 			maxS.FDs = max(maxS.FDs, s.FDs)
 			maxS.Goroutines = max(maxS.Goroutines, s.Goroutines)
@@ -847,8 +920,22 @@ func report(m *master, hosts int, duration time.Duration, perHost, workers int, 
 		rows = append(rows, sample{Phase: "back to idle: never within the settle time"})
 	}
 	rows = append(rows, last)
+	n := func(v int) string {
+		if v < 0 {
+			return "—"
+		}
+		return strconv.Itoa(v)
+	}
 	for _, s := range rows {
-		p("| %s | %.1f | %d | %d | %d | %d | %d | %d |\n", s.Phase, s.RSSMiB, s.FDs, s.Goroutines, s.Threads, s.Sessions, s.ControlConns, s.Hosts)
+		p("| %s | %.1f | %d | %s | %d | %s | %s | %d |\n", s.Phase, s.RSSMiB, s.FDs, n(s.Goroutines), s.Threads,
+			n(s.Sessions), n(s.ControlConns), s.Hosts)
+	}
+	if len(statusErrs) > 0 {
+		p("\nSamples whose `swrap status --json` failed (their goroutines, sessions and control connections are unknown; "+
+			"the maximum is over the others; %d samples during the load):\n\n", nDuring)
+		for k, v := range statusErrs {
+			p("- %s (×%d)\n", k, v)
+		}
 	}
 	p("\nPeak RSS (VmHWM) %.0f MiB. The status call of each sample is itself one control connection.\n", last.HWMMiB)
 	return b.String()

@@ -6,8 +6,8 @@ BIN      := bin
 GOFLAGS  ?=
 export CGO_ENABLED := 0
 
-.PHONY: all broker cli shim demo-progs man test unit integration demo bench bench-quick fuzz vet clean \
-	install uninstall deb
+.PHONY: all broker cli shim demo-progs man test unit integration demo bench bench-quick bench-profile soak \
+	fuzz vet clean install uninstall deb
 
 all: broker shim cli demo-progs man
 
@@ -53,6 +53,18 @@ bench: all
 
 bench-quick: all
 	sh bench/run.sh --quick
+
+# The broker's CPU profile, system calls and frames per request under the
+# real-server loads: bench/results/profile*.{txt,json}; see bench/PROFILE.md.
+bench-profile: all
+	sh bench/run.sh --profile
+
+# A few minutes of load and faults on 64 hosts (not part of make test):
+# requests served and verified, the broker's footprint before, during and
+# after; writes bench/results/soak-latest.{md,json}. SOAK_FLAGS=-duration=30s
+soak: all
+	$(GO) build $(GOFLAGS) -o $(BIN)/soak ./bench/soak
+	ulimit -n 65536 2>/dev/null || true; $(BIN)/soak $(SOAK_FLAGS)
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime 2m ./wire/

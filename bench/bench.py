@@ -73,6 +73,10 @@ class System:
         if self.kind == "loopback":
             return
         self.dir = tempfile.mkdtemp(prefix="net.", dir=tmp)
+        if self.kind == "socket_wrapper":
+            # socket_wrapper's socket files are made by whichever process
+            # binds: nginx's workers run as www-data
+            os.chmod(self.dir, 0o777)
         if self.pcap:
             self.pcap_file = os.path.join(tmp, "capture.%s.pcap" % self.name.replace("+", "_"))
             if os.path.exists(self.pcap_file):
@@ -304,6 +308,176 @@ def m_relay(sysm, cfg):
     return {"relay_rtt_us": float(out.split()[0])}
 
 
+
+# ---------------------------------------------------------------- real servers
+#
+# Debian's packaged servers with their packaged configuration, changed only in
+# address, port, pid/log/data paths and whatever keeps them in the foreground;
+# the server is host 10, the load generator host 11 (as tests/realservers_test.go).
+
+
+def edit_conf(path, repl):
+    """The text of the packaged configuration file path, each (old line, new
+    line) of repl replaced; fails if a line is no longer there (the package changed)."""
+    with open(path) as f:
+        text = f.read()
+    for old, new in repl:
+        lines = text.split("\n")
+        hits = [i for i, l in enumerate(lines) if l.strip() == old]
+        if not hits:
+            raise RuntimeError("%s no longer has the line %r" % (path, old))
+        for i in hits:
+            lines[i] = new
+        text = "\n".join(lines)
+    return text
+
+
+def workdir(tmp, sysm, what):
+    d = os.path.join(tmp, "%s.%s" % (what, sysm.name.replace("+", "_")))
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    os.chmod(d, 0o755)  # nginx's workers run as www-data
+    return d
+
+
+def kill_group(p):
+    """Stops a server started with start_new_session and everything it forked."""
+    if p is None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if p.poll() is None:
+        p.wait()
+
+
+def m_redis(sysm, cfg):
+    """redis-server (Debian's redis.conf) on host 10; redis-benchmark SET from
+    host 11, 50 clients, without and with -P 16."""
+    d = workdir(cfg.tmp, sysm, "redis")
+    port = next_port()
+    conf = edit_conf("/etc/redis/redis.conf", [
+        ("bind 127.0.0.1 -::1", "bind " + sysm.addr),
+        ("port 6379", "port %d" % port),
+        ("protected-mode yes", "protected-mode no"),  # clients on host 11 are not 127.0.0.1
+        ("daemonize yes", "daemonize no"),
+        ("pidfile /run/redis/redis-server.pid", "pidfile " + os.path.join(d, "redis.pid")),
+        ("logfile /var/log/redis/redis-server.log", 'logfile ""'),
+        ("dir /var/lib/redis", "dir " + d)])
+    with open(os.path.join(d, "redis.conf"), "w") as f:
+        f.write(conf)
+    srv = start_server(["redis-server", os.path.join(d, "redis.conf")], sysm.env(SERVER_IFACE),
+                       "Ready to accept connections")
+    try:
+        if not sysm.verified:
+            sysm.check_active(port)
+        res = {}
+        for key, n, extra in (("redis_set_rps", cfg.redis_n, []),
+                              ("redis_p16_rps", cfg.redis_n * 10, ["-P", "16"])):
+            out = run(["redis-benchmark", "-h", sysm.addr, "-p", str(port), "-c", "50", "-n", str(n),
+                       "-t", "set", "--csv"] + extra, sysm.env(CLIENT_IFACE), 300)
+            rps = None
+            for line in out.splitlines():
+                f = [x.strip('"') for x in line.split(",")]
+                if f and f[0] == "SET" and len(f) > 1:
+                    rps = float(f[1])
+            if rps is None:
+                raise RuntimeError("redis-benchmark printed no SET figure: " + out[-300:])
+            res[key] = rps
+        return res
+    finally:
+        kill(srv)
+
+
+INDEX_HTML = ("<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n"
+              + "<p>" + "swrap benchmark page. " * 25 + "</p>\n</body>\n</html>\n")
+
+
+def m_nginx(sysm, cfg):
+    """nginx (Debian's nginx.conf and default site: 2 workers as www-data,
+    sendfile, tcp_nopush) on host 10 serving a 612-byte index.html; from
+    host 11 wrk -t2 -c32 over keep-alive connections, then ab -c50, one
+    connection per request."""
+    d = workdir(cfg.tmp, sysm, "nginx")
+    www = os.path.join(d, "www")
+    os.makedirs(www)
+    os.chmod(www, 0o755)
+    page = INDEX_HTML[:612]
+    with open(os.path.join(www, "index.html"), "w") as f:
+        f.write(page)
+    os.chmod(os.path.join(www, "index.html"), 0o644)
+    port = next_port()
+    pidf = os.path.join(d, "nginx.pid")
+    conf = edit_conf("/etc/nginx/nginx.conf", [
+        ("pid /run/nginx.pid;", "pid %s;" % pidf),
+        ("error_log /var/log/nginx/error.log;", "error_log %s/error.log;" % d),
+        ("access_log /var/log/nginx/access.log;", "access_log %s/access.log;" % d),
+        ("include /etc/nginx/sites-enabled/*;", "include %s/site;" % d)])
+    site = edit_conf("/etc/nginx/sites-available/default", [
+        ("listen 80 default_server;", "listen %s:%d default_server;" % (sysm.addr, port)),
+        ("listen [::]:80 default_server;", ""),
+        ("root /var/www/html;", "root %s;" % www)])
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(conf)
+    with open(os.path.join(d, "site"), "w") as f:
+        f.write(site)
+    srv = subprocess.Popen(["nginx", "-e", os.path.join(d, "error.log"), "-c", os.path.join(d, "nginx.conf"),
+                            "-g", "daemon off;"], env=sysm.env(SERVER_IFACE), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "stderr"), "w"),
+                           start_new_session=True)
+    try:
+        # nginx writes its pid file after opening its listening sockets
+        deadline = time.time() + 15
+        while not os.path.exists(pidf):
+            if srv.poll() is not None or time.time() > deadline:
+                with open(os.path.join(d, "error.log")) as f:
+                    raise RuntimeError("nginx did not start: " + f.read()[-300:])
+            time.sleep(0.02)
+        if not sysm.verified:
+            sysm.check_active(port)
+        url = "http://%s:%d/index.html" % (sysm.addr, port)
+        out = run(["wrk", "-t2", "-c32", "-d%ds" % cfg.http_t, url], sysm.env(CLIENT_IFACE), cfg.http_t + 60)
+        res = {}
+        bad = 0
+        for line in out.splitlines():
+            line = line.strip()
+            if line.startswith("Requests/sec:"):
+                res["nginx_wrk_rps"] = float(line.split()[1])
+            elif line.startswith("Non-2xx or 3xx responses:"):
+                bad += int(line.split()[-1])
+            elif line.startswith("Socket errors:"):
+                bad += sum(int(x.strip(",")) for x in line.split()[3::2])
+        if "nginx_wrk_rps" not in res:
+            raise RuntimeError("wrk printed no Requests/sec: " + out[-300:])
+        res["nginx_wrk_errors"] = bad
+        # -n after -t: ab's -t alone stops at 50,000 requests
+        out = run(["ab", "-q", "-c50", "-t", str(cfg.http_t), "-n", "100000000", url],
+                  sysm.env(CLIENT_IFACE), cfg.http_t + 60)
+        bad = 0
+        for line in out.splitlines():
+            if line.startswith("Requests per second:"):
+                res["http_close_rps"] = float(line.split()[3])
+            elif line.startswith("Failed requests:") or line.startswith("Non-2xx responses:"):
+                bad += int(line.split()[-1])
+            elif line.startswith("Document Length:") and int(line.split()[2]) != len(page):
+                raise RuntimeError("ab: nginx served %s bytes, not %d" % (line.split()[2], len(page)))
+        if "http_close_rps" not in res:
+            raise RuntimeError("ab printed no Requests per second: " + out[-300:])
+        res["http_close_errors"] = bad
+        return res
+    finally:
+        kill_group(srv)
+
+
 def m_cac(sysm, cfg):
     port = next_port()
     srv = start_server([os.path.join(HELPERS, "cac"), "server", sysm.addr, str(port)],
@@ -434,6 +608,10 @@ ROWS = [
     ("tcp_rtt_us", "1-byte TCP round trip", "µs", False),
     ("udp_rtt_us", "1-byte UDP round trip", "µs", False),
     ("cac_us", "connect+accept+close", "µs/cycle", False),
+    ("redis_set_rps", "redis-benchmark SET, 50 clients", "req/s", True),
+    ("redis_p16_rps", "redis-benchmark SET, 50 clients, -P 16", "req/s", True),
+    ("nginx_wrk_rps", "nginx + wrk -c32, keep-alive, 612 B", "req/s", True),
+    ("http_close_rps", "nginx + ab -c50, a connection per request", "req/s", True),
     ("relay_rtt_us", "floor: 1-byte round trip through a relay process (ratio to loopback TCP)", "µs", False,
      "tcp_rtt_us"),
 ]
@@ -451,6 +629,8 @@ def fmt(v, unit=""):
         return "%.2f" % v
     if unit == "%":
         return "%.1f" % v
+    if unit == "req/s":
+        return "%.0f" % v if v < 1e6 else "%.2f M" % (v / 1e6)
     if abs(v) >= 100:
         return "%.0f" % v
     return "%.1f" % v
@@ -463,10 +643,13 @@ def report(cfg, systems, samples, footprint, errors, elapsed):
     lines.append("# swrap benchmarks (%s)" % now)
     lines.append("")
     lines.append("%s mode: %d rounds, round-robin over the systems; iperf3 -t %d; %d round trips; "
-                 "%d connect cycles. Medians over rounds; the ratio is system ÷ kernel loopback "
+                 "%d connect cycles; redis-benchmark -n %d (-P 16: -n %d), wrk and ab -t %d s. "
+                 "Medians over rounds; (the ratio) is system ÷ kernel loopback "
+                 "of the same run, [× sw] swrap ÷ socket_wrapper (with a capture: ÷ socket_wrapper+pcap) "
                  "of the same run. %d CPUs, %s, RLIMIT_NOFILE %d (every process, the broker too). "
                  "Took %.0f s."
-                 % (cfg.mode, cfg.rounds, cfg.t, cfg.rtts, cfg.cycles, os.cpu_count(),
+                 % (cfg.mode, cfg.rounds, cfg.t, cfg.rtts, cfg.cycles, cfg.redis_n, cfg.redis_n * 10,
+                    cfg.http_t, os.cpu_count(),
                     os.uname().release, resource.getrlimit(resource.RLIMIT_NOFILE)[0], elapsed))
     lines.append("")
     lines.append("| measure | " + " | ".join(names) + " |")
@@ -482,6 +665,11 @@ def report(cfg, systems, samples, footprint, errors, elapsed):
             cell = fmt(v, unit)
             if (n != "loopback" or bk != key) and v is not None and base and key != "udp_loss_pct":
                 cell += " (%.2f×)" % (v / base)
+            # swrap beside socket_wrapper, with a capture beside with a capture
+            swn = n.replace("swrap", "socket_wrapper", 1)
+            sw = med(samples[swn].get(key, [])) if n.startswith("swrap") and swn in samples else None
+            if v is not None and sw and key != "udp_loss_pct":
+                cell += " [%.2f× sw]" % (v / sw)
             row.append(cell)
         lines.append("| %s (%s) | %s |" % (label, unit, " | ".join(row)))
     # footprint rows
@@ -517,10 +705,20 @@ def report(cfg, systems, samples, footprint, errors, elapsed):
                        % (r["broker_rss_mib"], r["broker_rss_idle_mib"], r["broker_fds"] or 0,
                           r["hosts_listed"], r["sockets_listed"]))
         lines.append("| 64 idle hosts | %s |" % " | ".join(row))
+    bad = []
+    for key, label in (("nginx_wrk_errors", "wrk"), ("http_close_errors", "ab")):
+        for n in names:
+            t = sum(samples[n].get(key, []))
+            if t:
+                bad.append("%s %s %d" % (n, label, t))
+    if bad:
+        lines.append("")
+        lines.append("HTTP errors (failed requests, non-2xx answers, socket errors; summed over rounds): "
+                     + ", ".join(bad))
     caps = [s for s in systems if s.capture_bytes]
     if caps:
         lines.append("")
-        lines.append("Capture file of one round (TCP, UDP, round trips, connects; deleted after each system-run), median size: " + ", ".join(
+        lines.append("Capture file of one round (every measure of the round; deleted after each system-run), median size: " + ", ".join(
             "%s %.0f MiB" % (s.name, statistics.median(s.capture_bytes) / 2**20) for s in caps))
     lines.append("")
     lines.append("Samples per system (tcp_gbps): " + "; ".join(
@@ -542,9 +740,16 @@ def chart(path, names, meds):
     except ImportError:
         log("matplotlib not available (apt-get install python3-matplotlib): no chart")
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [2, 3, 4]})
     colors = {"loopback": "#555555", "socket_wrapper": "#1f77b4", "socket_wrapper+pcap": "#9ecae1",
               "swrap": "#d62728", "swrap+pcap": "#fc9272"}
+
+    def lab(v):
+        if v >= 1e6:
+            return "%.2fM" % (v / 1e6)
+        if v >= 1e4:
+            return "%.0fk" % (v / 1e3)
+        return "%.2f" % v if v < 10 else "%.0f" % v
 
     def bars(ax, keys, labels, title, ylabel):
         width = 0.8 / len(names)
@@ -552,7 +757,7 @@ def chart(path, names, meds):
             vals = [meds.get((n, k)) or 0 for k in keys]
             xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(keys))]
             b = ax.bar(xs, vals, width, label=n, color=colors.get(n, "#999999"))
-            ax.bar_label(b, labels=[("%.2f" % v if v < 10 else "%.0f" % v) if v else "" for v in vals],
+            ax.bar_label(b, labels=[lab(v) if v else "" for v in vals],
                          fontsize=7, rotation=90, padding=2)
         ax.set_xticks(range(len(keys)), labels)
         ax.set_title(title)
@@ -572,6 +777,10 @@ def chart(path, names, meds):
         axes[1].annotate("relay-process floor %.0f µs" % floor, (0.5, floor), xytext=(0, 4),
                          textcoords="offset points", fontsize=7, color="#555555", ha="center",
                          bbox=dict(facecolor="white", edgecolor="none", pad=1))
+    bars(axes[2], ["redis_set_rps", "redis_p16_rps", "nginx_wrk_rps", "http_close_rps"],
+         ["redis SET", "redis SET -P 16", "nginx keep-alive", "conn. per request"],
+         "Real servers (higher is better)", "requests/s (log)")
+    axes[2].set_yscale("log")
     axes[0].legend(fontsize=8)
     fig.suptitle("swrap vs socket_wrapper vs kernel loopback (medians of one run)")
     fig.tight_layout()
@@ -590,12 +799,18 @@ def main():
     ap.add_argument("--rtts", type=int)
     ap.add_argument("--cycles", type=int)
     ap.add_argument("--conns", default=None, help="comma-separated idle connection counts")
+    ap.add_argument("--redis-n", dest="redis_n", type=int, help="redis-benchmark requests (-P 16: ten times more)")
+    ap.add_argument("--http-t", dest="http_t", type=int, help="wrk and ab seconds")
+    ap.add_argument("--measures", default=None,
+                    help="comma-separated subset: iperf3 TCP,iperf3 UDP,TCP RTT,UDP RTT,connect cycle,"
+                         "relay floor,redis,nginx (default all; footprint only with all)")
     ap.add_argument("--systems", default="loopback,socket_wrapper,socket_wrapper+pcap,swrap,swrap+pcap")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     cfg = ap.parse_args()
     cfg.mode = "quick" if cfg.quick else "full"
-    dflt = dict(rounds=2, t=1, rtts=2000, cycles=500, conns="1000,10000") if cfg.quick else \
-        dict(rounds=5, t=3, rtts=5000, cycles=2000, conns="1000,10000")
+    dflt = dict(rounds=2, t=1, rtts=2000, cycles=500, conns="1000,10000", redis_n=20000, http_t=1) \
+        if cfg.quick else \
+        dict(rounds=5, t=3, rtts=5000, cycles=2000, conns="1000,10000", redis_n=60000, http_t=2)
     for k, v in dflt.items():
         if getattr(cfg, k) is None:
             setattr(cfg, k, v)
@@ -618,8 +833,14 @@ def main():
     names = [s.name for s in systems]
 
     tmp = tempfile.mkdtemp(prefix="swrap-bench.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    os.chmod(tmp, 0o755)  # nginx's workers (www-data) read their files below it
+    cfg.tmp = tmp
     measures = [("iperf3 TCP", m_iperf_tcp), ("iperf3 UDP", m_iperf_udp), ("TCP RTT", m_rtt("tcp")),
-                ("UDP RTT", m_rtt("udp")), ("connect cycle", m_cac), ("relay floor", m_relay)]
+                ("UDP RTT", m_rtt("udp")), ("connect cycle", m_cac), ("relay floor", m_relay),
+                ("redis", m_redis), ("nginx", m_nginx)]
+    if cfg.measures:
+        want = cfg.measures.split(",")
+        measures = [m for m in measures if m[0] in want]
     samples = {n: {} for n in names}
     footprint = {n: {} for n in names}
     errors = []
@@ -665,6 +886,8 @@ def main():
                     sysm.stop(record=True)
         fp = [("conns%s" % n, m_conns(int(n))) for n in cfg.conns.split(",") if n]
         fp.append(("hosts64", m_hosts(64)))
+        if cfg.measures:
+            fp = []
         for label, fn in fp:
             for sysm in systems:
                 if label == "hosts64" and sysm.kind != "swrap":

@@ -3,6 +3,7 @@ package supervise
 import (
 	"net/netip"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -43,9 +44,9 @@ func (c *call) sendDgram(d wire.Dgram, payload []byte, flags int) (int64, syscal
 			continue
 		}
 		if err == unix.EAGAIN && flags&unix.MSG_DONTWAIT == 0 && !c.nonblocking() {
-			if !c.wait(unix.POLLOUT) {
-				c.reply = true
-				return 0, 0
+			if en := c.wait(unix.POLLOUT); en != 0 {
+				c.reply = en == errGone
+				return 0, en
 			}
 			continue
 		}
@@ -68,9 +69,9 @@ func (c *call) recvDgram(flags int) (wire.Dgram, []byte, syscall.Errno) {
 			continue
 		}
 		if err == unix.EAGAIN && flags&unix.MSG_DONTWAIT == 0 && !c.nonblocking() {
-			if !c.wait(unix.POLLIN) {
-				c.reply = true
-				return wire.Dgram{}, nil, 0
+			if en := c.wait(unix.POLLIN); en != 0 {
+				c.reply = en == errGone
+				return wire.Dgram{}, nil, en
 			}
 			continue
 		}
@@ -273,7 +274,27 @@ func (c *call) recvmsg(mp uint64, flags int) (int64, syscall.Errno) {
 	} else {
 		ne.PutUint32(mh[mhNameLen:], 0)
 	}
-	ne.PutUint64(mh[mhControlLen:], 0)
+	var ctl []byte
+	c.s.mu.Lock()
+	wantInfo := c.s.pktinfo[c.id]
+	c.s.mu.Unlock()
+	if wantInfo {
+		ctl = pktinfoCmsg(d)
+	}
+	cp, cl := ne.Uint64(mh[mhControl:]), ne.Uint64(mh[mhControlLen:])
+	switch {
+	case len(ctl) == 0 || cp == 0:
+		cl = 0
+	case cl < uint64(len(ctl)):
+		cl = 0
+		mflags |= unix.MSG_CTRUNC
+	default:
+		if err := writeMem(c.tid, cp, ctl); err != nil {
+			return 0, unix.EFAULT
+		}
+		cl = uint64(len(ctl))
+	}
+	ne.PutUint64(mh[mhControlLen:], cl)
 	ne.PutUint32(mh[mhFlags:], mflags)
 	if err := writeMem(c.tid, mp, mh); err != nil {
 		return 0, unix.EFAULT
@@ -319,4 +340,33 @@ func (c *call) mmsg(send bool) (int64, syscall.Errno) {
 		done++
 	}
 	return done, 0
+}
+
+// pktinfoCmsg is the IP_PKTINFO or IPV6_PKTINFO control message for a
+// received datagram: the address it was sent to, and the interface.
+func pktinfoCmsg(d wire.Dgram) []byte {
+	switch d.Local.Family {
+	case wire.AFInet:
+		b := make([]byte, unix.CmsgSpace(12))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(12))
+		data := b[unix.CmsgLen(0):]
+		ne.PutUint32(data, d.IfIndex)
+		ip := d.Local.IP.Unmap().As4()
+		copy(data[4:], ip[:])
+		copy(data[8:], ip[:])
+		return b
+	case wire.AFInet6:
+		b := make([]byte, unix.CmsgSpace(20))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+		h.SetLen(unix.CmsgLen(20))
+		data := b[unix.CmsgLen(0):]
+		ip := d.Local.IP.As16()
+		copy(data, ip[:])
+		ne.PutUint32(data[16:], d.IfIndex)
+		return b
+	}
+	return nil
 }

@@ -1,7 +1,13 @@
 package supervise
 
 import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -286,28 +292,102 @@ func (c *call) listen() syscall.Errno {
 		if !done {
 			fill(c.fd)
 		}
+		c.s.mu.Lock()
+		c.s.listeners[c.id] = true
+		c.s.mu.Unlock()
 	}
 	return en
 }
 
-// wait waits until our copy of the socket is ready for events, or the
-// caller is gone (false).
-func (c *call) wait(events int16) bool {
+// errRestart is ERESTARTSYS: answered when a signal is pending for a
+// caller the supervisor waits for. The kernel then handles the signal as
+// for any interrupted call: restarted under SA_RESTART, EINTR otherwise,
+// death for a fatal one. Nothing was consumed before, so nothing is lost.
+const errRestart = syscall.Errno(512)
+
+// errGone is wait's answer when the caller is gone: no reply is due.
+const errGone = syscall.Errno(1 << 30)
+
+// waitTick is how often a waiting call looks for the caller's signals.
+const waitTick = 20
+
+// wait waits until our copy of the socket is ready for events. It returns
+// 0 when it is, errRestart when a signal is pending for the caller (with
+// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV the kernel would otherwise hold
+// the signal until the call returns), and errGone when the caller is gone.
+func (c *call) wait(events int16) syscall.Errno {
+	// SO_RCVTIMEO/SO_SNDTIMEO of the app end bound the wait, as they
+	// bound a kernel socket's.
+	opt := unix.SO_RCVTIMEO
+	if events == unix.POLLOUT {
+		opt = unix.SO_SNDTIMEO
+	}
+	var deadline time.Time
+	if tv, err := unix.GetsockoptTimeval(c.fd, unix.SOL_SOCKET, opt); err == nil && (tv.Sec != 0 || tv.Usec != 0) {
+		deadline = time.Now().Add(time.Duration(tv.Nano()))
+	}
 	for {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return unix.EAGAIN
+		}
 		p := []unix.PollFd{{Fd: int32(c.fd), Events: events}}
-		n, err := unix.Poll(p, 100)
+		n, err := unix.Poll(p, waitTick)
 		if err == nil && n > 0 {
-			return true
+			return 0
 		}
 		if !idValid(c.lfd, c.n.ID) {
-			return false
+			return errGone
+		}
+		if signalPending(c.tid) {
+			return errRestart
 		}
 	}
+}
+
+// ignoredByDefault are the signals whose default action is to ignore
+// them: pending, not caught, they interrupt nothing.
+const ignoredByDefault = 1<<(unix.SIGCHLD-1) | 1<<(unix.SIGURG-1) | 1<<(unix.SIGWINCH-1) | 1<<(unix.SIGCONT-1)
+
+// signalPending reports whether thread tid has a signal pending that is
+// not blocked and would do something: caught, or deadly by default.
+func signalPending(tid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return false
+	}
+	var pnd, shd, blk, ign, cgt uint64
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		x, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "SigPnd":
+			pnd = x
+		case "ShdPnd":
+			shd = x
+		case "SigBlk":
+			blk = x
+		case "SigIgn":
+			ign = x
+		case "SigCgt":
+			cgt = x
+		}
+	}
+	live := (pnd | shd) &^ blk &^ ign
+	return live&cgt != 0 || live&^cgt&^ignoredByDefault != 0
 }
 
 func (c *call) accept(flags int) syscall.Errno {
 	if flags&^(unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0 {
 		return unix.EINVAL
+	}
+	if en := c.s.listening(c.tgid, c.id); en != 0 {
+		return en
 	}
 	buf := make([]byte, wire.AcceptSize)
 	oob := make([]byte, unix.CmsgSpace(4))
@@ -322,9 +402,9 @@ func (c *call) accept(flags int) syscall.Errno {
 			if c.nonblocking() {
 				return unix.EAGAIN
 			}
-			if !c.wait(unix.POLLIN) {
-				c.reply = true // the caller is gone
-				return 0
+			if en := c.wait(unix.POLLIN); en != 0 {
+				c.reply = en == errGone // the caller is gone: no answer
+				return en
 			}
 			continue
 		}
@@ -377,8 +457,27 @@ func (c *call) name(op wire.Op) syscall.Errno {
 	return c.writeAddr(c.arg(1), c.arg(2), a)
 }
 
+// isTimeo says whether an option is SO_RCVTIMEO or SO_SNDTIMEO, which
+// belong to the app end: read, write and recv on it are the kernel's.
+func isTimeo(level, name int) bool {
+	return level == unix.SOL_SOCKET && (name == unix.SO_RCVTIMEO || name == unix.SO_SNDTIMEO ||
+		name == unix.SO_RCVTIMEO_NEW || name == unix.SO_SNDTIMEO_NEW)
+}
+
+// pktinfoOpt says whether an option is one of the PKTINFO switches, which
+// the shim implements itself (the broker answers ENOPROTOOPT).
+func pktinfoOpt(level, name int) bool {
+	return (level == unix.IPPROTO_IP && name == unix.IP_PKTINFO) ||
+		(level == unix.IPPROTO_IPV6 && name == unix.IPV6_RECVPKTINFO)
+}
+
 func (c *call) getsockopt() syscall.Errno {
 	level, name, vp, lp := c.argInt(1), c.argInt(2), c.arg(3), c.arg(4)
+	if isTimeo(level, name) {
+		continueCall(c.lfd, c.n.ID) // the app end's own value
+		c.reply = true
+		return 0
+	}
 	var lb [4]byte
 	if err := readMem(c.tid, lp, lb[:]); err != nil {
 		return unix.EFAULT
@@ -390,6 +489,15 @@ func (c *call) getsockopt() syscall.Errno {
 	rep, en := c.req(wire.OpGetSockOpt, wire.SockOpt{Level: int32(level), Name: int32(name), OptLen: uint32(l)}.Encode())
 	if level == unix.SOL_SOCKET && name == unix.SO_ERROR {
 		c.s.restoreFill(c.id, c.fd) // SO_ERROR waited for the connect: it is over
+	}
+	if en == unix.ENOPROTOOPT && pktinfoOpt(level, name) {
+		c.s.mu.Lock()
+		on := c.s.pktinfo[c.id]
+		c.s.mu.Unlock()
+		rep.Body, en = ne.AppendUint32(nil, 0), 0
+		if on {
+			rep.Body = ne.AppendUint32(nil, 1)
+		}
 	}
 	if en != 0 {
 		return en
@@ -417,7 +525,32 @@ func (c *call) setsockopt() syscall.Errno {
 	if err := readMem(c.tid, vp, v); err != nil {
 		return unix.EFAULT
 	}
+	if isTimeo(level, name) {
+		// Set on the app end, where the kernel's read and recv obey
+		// it; the broker's copy bounds a blocking connect.
+		var vp unsafe.Pointer
+		if l > 0 {
+			vp = unsafe.Pointer(&v[0])
+		}
+		if _, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(c.fd), uintptr(level), uintptr(name),
+			uintptr(vp), uintptr(l), 0); e != 0 {
+			return e
+		}
+	}
 	_, en := c.req(wire.OpSetSockOpt, wire.SockOpt{Level: int32(level), Name: int32(name), OptLen: uint32(l), Value: v}.Encode())
+	if isTimeo(level, name) {
+		return 0
+	}
+	if en == unix.ENOPROTOOPT && pktinfoOpt(level, name) {
+		on := false
+		for _, b := range v {
+			on = on || b != 0
+		}
+		c.s.mu.Lock()
+		c.s.pktinfo[c.id] = on
+		c.s.mu.Unlock()
+		return 0
+	}
 	return en
 }
 
@@ -430,4 +563,34 @@ func (c *call) shutdown() syscall.Errno {
 		unix.Shutdown(c.fd, how)
 	}
 	return en
+}
+
+// listening returns 0 when socket id listens, EINVAL (accept's answer
+// for any other TCP socket) otherwise; a listener it did not see made is
+// asked about once (STAT).
+func (s *Supervisor) listening(tgid int, id uint64) syscall.Errno {
+	s.mu.Lock()
+	ok := s.listeners[id]
+	s.mu.Unlock()
+	if ok {
+		return 0
+	}
+	rep, _, en := s.call(tgid, wire.OpStat, id, nil)
+	if en != 0 {
+		return en
+	}
+	st, err := wire.ParseStatRep(rep.Body)
+	if err != nil {
+		return syscall.EPROTO
+	}
+	if st.Type != unix.SOCK_STREAM {
+		return unix.EOPNOTSUPP
+	}
+	if st.State != wire.StateListening {
+		return unix.EINVAL
+	}
+	s.mu.Lock()
+	s.listeners[id] = true
+	s.mu.Unlock()
+	return 0
 }

@@ -36,12 +36,14 @@ type Supervisor struct {
 	inst     string // the broker's instance, from HELLO
 	keep     *ctl   // held for the supervisor's life: the broker sees a client
 
-	mu    sync.Mutex
-	procs map[int]*proc       // by thread group id
-	tgids map[int]int         // thread id -> thread group id
-	socks map[uint64]sockInfo // what each wrapped socket is
-	fill  map[uint64]int      // SO_SNDBUF to restore once a connect is over
-	done  bool
+	mu        sync.Mutex
+	procs     map[int]*proc       // by thread group id
+	tgids     map[int]int         // thread id -> thread group id
+	socks     map[uint64]sockInfo // what each wrapped socket is
+	fill      map[uint64]int      // SO_SNDBUF to restore once a connect is over
+	listeners map[uint64]bool     // sockets known to listen
+	pktinfo   map[uint64]bool     // IP_PKTINFO / IPV6_RECVPKTINFO set
+	done      bool
 }
 
 // sockInfo is what the supervisor knows of a wrapped socket.
@@ -64,7 +66,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg.Stderr = os.Stderr
 	}
 	s := &Supervisor{cfg: cfg, listener: -1, procs: map[int]*proc{}, tgids: map[int]int{},
-		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}}
+		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]bool{}}
 	c, err := s.dialStart(os.Getpid(), "swrap")
 	if err != nil {
 		return nil, err

@@ -34,7 +34,8 @@ func (c *call) readIovecs(p uint64, n uint64) ([]iovec, syscall.Errno) {
 // sendDgram sends one datagram (header + payload) on the app end,
 // waiting for room unless the socket or flags say not to.
 func (c *call) sendDgram(d wire.Dgram, payload []byte, flags int) (int64, syscall.Errno) {
-	if len(payload) > maxDgram {
+	// UDP's largest payloads: 65535 less the IP and UDP headers.
+	if len(payload) > 65507 && c.info.family == unix.AF_INET || len(payload) > 65527 {
 		return 0, unix.EMSGSIZE
 	}
 	msg := append(wire.AppendDgram(nil, d), payload...)
@@ -274,27 +275,25 @@ func (c *call) recvmsg(mp uint64, flags int) (int64, syscall.Errno) {
 	} else {
 		ne.PutUint32(mh[mhNameLen:], 0)
 	}
-	var ctl []byte
 	c.s.mu.Lock()
-	wantInfo := c.s.pktinfo[c.id]
+	want := c.s.pktinfo[c.id]
 	c.s.mu.Unlock()
-	if wantInfo {
-		ctl = pktinfoCmsg(d)
+	var msgs [][]byte
+	if want&2 != 0 {
+		msgs = append(msgs, pktinfoCmsg(d, true))
+	}
+	if want&1 != 0 {
+		msgs = append(msgs, pktinfoCmsg(d, false))
 	}
 	cp, cl := ne.Uint64(mh[mhControl:]), ne.Uint64(mh[mhControlLen:])
-	switch {
-	case len(ctl) == 0 || cp == 0:
-		cl = 0
-	case cl < uint64(len(ctl)):
-		cl = 0
-		mflags |= unix.MSG_CTRUNC
-	default:
-		if err := writeMem(c.tid, cp, ctl); err != nil {
-			return 0, unix.EFAULT
-		}
-		cl = uint64(len(ctl))
+	used, trunc, err := c.putCmsgs(cp, cl, msgs)
+	if err != nil {
+		return 0, unix.EFAULT
 	}
-	ne.PutUint64(mh[mhControlLen:], cl)
+	if trunc {
+		mflags |= unix.MSG_CTRUNC
+	}
+	ne.PutUint64(mh[mhControlLen:], used)
 	ne.PutUint32(mh[mhFlags:], mflags)
 	if err := writeMem(c.tid, mp, mh); err != nil {
 		return 0, unix.EFAULT
@@ -342,12 +341,50 @@ func (c *call) mmsg(send bool) (int64, syscall.Errno) {
 	return done, 0
 }
 
-// pktinfoCmsg is the IP_PKTINFO or IPV6_PKTINFO control message for a
-// received datagram: the address it was sent to, and the interface.
-func pktinfoCmsg(d wire.Dgram) []byte {
-	switch d.Local.Family {
+// putCmsgs writes control messages (each CMSG_LEN long, unpadded) to the
+// caller's buffer as Linux's put_cmsg does: a message that does not fit
+// is cut (its cmsg_len too) and sets MSG_CTRUNC; each takes CMSG_SPACE
+// while room lasts. It returns the msg_controllen to report.
+func (c *call) putCmsgs(p, room uint64, msgs [][]byte) (uint64, bool, error) {
+	var used uint64
+	trunc := false
+	for _, m := range msgs {
+		if m == nil {
+			continue
+		}
+		if p == 0 || room-used < uint64(unix.CmsgLen(0)) {
+			trunc = true
+			break
+		}
+		m = append([]byte(nil), m...)
+		l := uint64(len(m))
+		if room-used < l {
+			trunc = true
+			l = room - used
+			m = m[:l]
+			(*unix.Cmsghdr)(unsafe.Pointer(&m[0])).SetLen(int(l))
+		}
+		if err := writeMem(c.tid, p+used, m); err != nil {
+			return 0, false, err
+		}
+		used += min(uint64(unix.CmsgSpace(len(m)-unix.CmsgLen(0))), room-used)
+	}
+	return used, trunc, nil
+}
+
+// pktinfoCmsg is the IPV6_PKTINFO (v6) or IP_PKTINFO control message for
+// a received datagram, CMSG_LEN long: the address it was sent to, and the
+// interface; nil when there is none (IP_PKTINFO for an IPv6 datagram).
+func pktinfoCmsg(d wire.Dgram, v6 bool) []byte {
+	fam := d.Local.Family
+	if v6 {
+		fam = wire.AFInet6
+	} else if fam == wire.AFInet6 && d.Local.IP.Is4In6() {
+		fam = wire.AFInet
+	}
+	switch fam {
 	case wire.AFInet:
-		b := make([]byte, unix.CmsgSpace(12))
+		b := make([]byte, unix.CmsgLen(12))
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
 		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
 		h.SetLen(unix.CmsgLen(12))
@@ -358,7 +395,7 @@ func pktinfoCmsg(d wire.Dgram) []byte {
 		copy(data[8:], ip[:])
 		return b
 	case wire.AFInet6:
-		b := make([]byte, unix.CmsgSpace(20))
+		b := make([]byte, unix.CmsgLen(20))
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
 		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
 		h.SetLen(unix.CmsgLen(20))

@@ -491,8 +491,12 @@ func (c *call) getsockopt() syscall.Errno {
 		c.s.restoreFill(c.id, c.fd) // SO_ERROR waited for the connect: it is over
 	}
 	if en == unix.ENOPROTOOPT && pktinfoOpt(level, name) {
+		bit := uint8(1)
+		if level == unix.IPPROTO_IPV6 {
+			bit = 2
+		}
 		c.s.mu.Lock()
-		on := c.s.pktinfo[c.id]
+		on := c.s.pktinfo[c.id]&bit != 0
 		c.s.mu.Unlock()
 		rep.Body, en = ne.AppendUint32(nil, 0), 0
 		if on {
@@ -506,7 +510,19 @@ func (c *call) getsockopt() syscall.Errno {
 	if len(v) > int(l) {
 		v = v[:l]
 	}
-	if err := writeMem(c.tid, vp, v); err != nil {
+	if (level == unix.IPPROTO_IP && name == unix.IP_PKTOPTIONS) || (level == unix.IPPROTO_IPV6 && name == unix.IPV6_2292PKTOPTIONS) {
+		// Control messages, as put_cmsg writes them: no padding after each.
+		for o := 0; o+unix.CmsgLen(0) <= len(v); {
+			cl := int(ne.Uint64(v[o:]))
+			if cl < unix.CmsgLen(0) {
+				break
+			}
+			if err := writeMem(c.tid, vp+uint64(o), v[o:min(o+cl, len(v))]); err != nil {
+				return unix.EFAULT
+			}
+			o += unix.CmsgSpace(cl - unix.CmsgLen(0))
+		}
+	} else if err := writeMem(c.tid, vp, v); err != nil {
 		return unix.EFAULT
 	}
 	ne.PutUint32(lb[:], uint32(len(v)))
@@ -541,13 +557,21 @@ func (c *call) setsockopt() syscall.Errno {
 	if isTimeo(level, name) {
 		return 0
 	}
-	if en == unix.ENOPROTOOPT && pktinfoOpt(level, name) {
+	if (en == 0 || en == unix.ENOPROTOOPT) && pktinfoOpt(level, name) {
 		on := false
 		for _, b := range v {
 			on = on || b != 0
 		}
+		bit := uint8(1)
+		if level == unix.IPPROTO_IPV6 {
+			bit = 2
+		}
 		c.s.mu.Lock()
-		c.s.pktinfo[c.id] = on
+		if on {
+			c.s.pktinfo[c.id] |= bit
+		} else {
+			c.s.pktinfo[c.id] &^= bit
+		}
 		c.s.mu.Unlock()
 		return 0
 	}

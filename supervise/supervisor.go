@@ -42,7 +42,7 @@ type Supervisor struct {
 	socks     map[uint64]sockInfo // what each wrapped socket is
 	fill      map[uint64]int      // SO_SNDBUF to restore once a connect is over
 	listeners map[uint64]bool     // sockets known to listen
-	pktinfo   map[uint64]bool     // IP_PKTINFO / IPV6_RECVPKTINFO set
+	pktinfo   map[uint64]uint8    // 1: IP_PKTINFO set, 2: IPV6_RECVPKTINFO set
 	done      bool
 }
 
@@ -66,7 +66,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg.Stderr = os.Stderr
 	}
 	s := &Supervisor{cfg: cfg, listener: -1, procs: map[int]*proc{}, tgids: map[int]int{},
-		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]bool{}}
+		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]uint8{}}
 	c, err := s.dialStart(os.Getpid(), "swrap")
 	if err != nil {
 		return nil, err

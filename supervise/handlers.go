@@ -338,7 +338,7 @@ func (c *call) wait(events int16) syscall.Errno {
 		if !idValid(c.lfd, c.n.ID) {
 			return errGone
 		}
-		if signalPending(c.tid) {
+		if signalPending(c.tid, c.tgid) {
 			return errRestart
 		}
 	}
@@ -349,16 +349,24 @@ func (c *call) wait(events int16) syscall.Errno {
 const ignoredByDefault = 1<<(unix.SIGCHLD-1) | 1<<(unix.SIGURG-1) | 1<<(unix.SIGWINCH-1) | 1<<(unix.SIGCONT-1)
 
 // signalPending reports whether thread tid has a signal pending that is
-// not blocked and would do something: caught, or deadly by default.
-func signalPending(tid int) bool {
+// not blocked and would do something: caught, or deadly by default. A
+// signal pending for the whole process counts only when tid is the one
+// that will take it (the only thread, or the leader, which the kernel
+// picks first): ERESTARTSYS without a signal to handle would reach the
+// program as errno 512.
+func signalPending(tid, tgid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
 	if err != nil {
 		return false
 	}
-	var pnd, shd, blk, ign, cgt uint64
+	var pnd, shd, blk, ign, cgt, threads uint64
 	for _, l := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(l, ":")
 		if !ok {
+			continue
+		}
+		if k == "Threads" {
+			threads, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 			continue
 		}
 		x, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
@@ -377,6 +385,9 @@ func signalPending(tid int) bool {
 		case "SigCgt":
 			cgt = x
 		}
+	}
+	if threads != 1 && tid != tgid {
+		shd = 0
 	}
 	live := (pnd | shd) &^ blk &^ ign
 	return live&cgt != 0 || live&^cgt&^ignoredByDefault != 0

@@ -20,6 +20,9 @@ import (
 	"github.com/swrap/swrap/wire"
 )
 
+// debug logs every errno the broker answers (SWRAP_SUPERVISE_DEBUG=1).
+var debug = os.Getenv("SWRAP_SUPERVISE_DEBUG") == "1"
+
 // Config says which network the supervised programs join.
 type Config struct {
 	Dir    string    // SOCKET_WRAPPER_DIR
@@ -259,6 +262,9 @@ func (s *Supervisor) call(tgid int, op wire.Op, sock uint64, body []byte) (wire.
 		return wire.Reply{}, -1, syscall.ENETDOWN
 	}
 	rep, fd, err := c.roundTrip(op, sock, body)
+	if debug && err == nil && rep.Err != 0 {
+		fmt.Fprintf(os.Stderr, "swrap supervise: pid %d %v sock %x: %v\n", tgid, op, sock, rep.Err)
+	}
 	if err != nil {
 		unix.Close(c.fd)
 		return wire.Reply{}, -1, syscall.ENETDOWN

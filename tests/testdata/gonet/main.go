@@ -9,6 +9,7 @@
 //	gonet connects ADDR G N     G goroutines each make N connections to ADDR, each
 //	                            writes a line and reads it back; prints "ok G*N"
 //	gonet echo ADDR             TCP echo server
+//	gonet hold ADDR             connects, prints "connected LOCAL", holds until stdin ends
 package main
 
 import (
@@ -88,6 +89,12 @@ func main() {
 			check(err)
 			go func() { io.Copy(c, c); c.Close() }()
 		}
+	case "hold":
+		c, err := net.Dial("tcp", os.Args[2])
+		check(err)
+		fmt.Println("connected", c.LocalAddr())
+		io.Copy(io.Discard, os.Stdin)
+		c.Close()
 	case "connects":
 		g, _ := strconv.Atoi(os.Args[3])
 		n, _ := strconv.Atoi(os.Args[4])

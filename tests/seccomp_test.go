@@ -323,20 +323,22 @@ func TestSeccompMixed(t *testing.T) {
 	}
 }
 
-// hostTxFrames is host id's sent-frame counter in dir's broker.
-func hostTxFrames(t *testing.T, dir string, id int) uint64 {
+// hostSeen reports whether dir's broker has host id: it makes a host on
+// its first socket, so the program's sockets were the broker's.
+func hostSeen(t *testing.T, dir string, id int) bool {
 	for _, h := range brokerStatus(t, dir).Hosts {
 		if h.ID == id {
-			return h.Link.TxFrames
+			return true
 		}
 	}
-	return 0
+	return false
 }
 
 // TestSeccompStatic: threads.c built with gcc -static under swrap run (the
 // seccomp path, chosen automatically): 16 threads × 100 connects; 50
 // forks whose children use sockets; the same with SIGALRM every 200 µs.
-// The frames went through the broker's host 10.
+// The sockets were the broker's (it has host 10); threads.c also checks
+// each client's local address is 127.0.0.10, which natively is 127.0.0.1.
 func TestSeccompStatic(t *testing.T) {
 	bin := buildStaticC(t, "threads")
 	for _, mode := range []string{"threads", "fork", "signal"} {
@@ -348,8 +350,8 @@ func TestSeccompStatic(t *testing.T) {
 			if err != nil || !strings.HasPrefix(string(out), "OK ") {
 				t.Fatalf("threads %s: %v: %s", mode, err, out)
 			}
-			if n := hostTxFrames(t, dir, 10); n < 100 {
-				t.Errorf("host 10 sent %d frames: the program did not use the emulated network", n)
+			if !hostSeen(t, dir, 10) {
+				t.Errorf("the broker has no host 10: the program did not use the emulated network")
 			}
 		})
 	}
@@ -370,8 +372,8 @@ func TestSeccompSignals(t *testing.T) {
 			if err != nil || !strings.HasPrefix(string(out), "OK ") {
 				t.Fatalf("sigloop %s: %v: %s", mode, err, out)
 			}
-			if n := hostTxFrames(t, dir, 10); n < 200 {
-				t.Errorf("host 10 sent %d frames: the program did not use the emulated network", n)
+			if !hostSeen(t, dir, 10) {
+				t.Errorf("the broker has no host 10: the program did not use the emulated network")
 			}
 		})
 	}

@@ -1,3 +1,0 @@
-module gonet
-
-go 1.21

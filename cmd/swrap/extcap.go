@@ -16,14 +16,14 @@ import (
 )
 
 // extcapUsage is the help of `swrap extcap`.
-const extcapUsage = `Usage (Wireshark runs these; see README, "Wireshark"):
+const extcapUsage = `Usage:
   swrap extcap --extcap-interfaces
   swrap extcap --extcap-interface I --extcap-dlts
   swrap extcap --extcap-interface I --extcap-config
   swrap extcap --extcap-interface I --capture --fifo FIFO [--host N,...] [--snaplen N]
 
-Wireshark's extcap interface (its developer's guide, chapter "Extcap"):
-link the swrap binary into Wireshark's personal extcap folder as a program
+Wireshark runs these (its extcap interface; see README, "Wireshark"). To use
+it, link the swrap binary into Wireshark's personal extcap folder as a program
 that runs 'swrap extcap "$@"' (Help > About > Folders names the folder), and
 every running swrap network appears in Wireshark's interface list. The
 networks listed are SOCKET_WRAPPER_DIR's, those in SWRAP_EXTCAP_DIRS (a

@@ -98,7 +98,8 @@ type Writer struct {
 	bw     *bufio.Writer
 	sink   sink
 	batch  []*chunk
-	werr   error // first write error; later frames are counted as dropped
+	rec    record // the record being written: one, reused (a local would escape to the sink interface, an allocation per frame)
+	werr   error  // first write error; later frames are counted as dropped
 }
 
 // sink turns records into a format, in the writer goroutine.
@@ -512,7 +513,8 @@ func (w *Writer) writeChunk(c *chunk) {
 		ts := int64(binary.LittleEndian.Uint64(b[0:8]))
 		length := int(binary.LittleEndian.Uint32(b[8:12]))
 		caplen := int(binary.LittleEndian.Uint32(b[12:16]))
-		r := record{ts: time.Unix(0, ts), length: length, data: b[recHdr : recHdr+caplen],
+		r := &w.rec
+		*r = record{ts: time.Unix(0, ts), length: length, data: b[recHdr : recHdr+caplen],
 			note: Note{Delay: time.Duration(binary.LittleEndian.Uint64(b[16:24])),
 				Dup: b[24]&flagDup != 0, Reordered: b[24]&flagReorder != 0, Drop: causeName(b[25])}}
 		b = b[recHdr+caplen:]
@@ -520,7 +522,7 @@ func (w *Writer) writeChunk(c *chunk) {
 			w.dropped.Add(1)
 			continue
 		}
-		if err := w.sink.write(&r, w.dropped.Load()); err == errSkip {
+		if err := w.sink.write(r, w.dropped.Load()); err == errSkip {
 			continue
 		} else if err != nil {
 			w.werr = err

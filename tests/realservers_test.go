@@ -145,7 +145,7 @@ func killTagged(t *testing.T, tag string) {
 
 // checkRunsAs fails the test unless, within 5 s, some process of the
 // server srv (in its process group, or tagged as this run's) whose command
-// line starts with prefix exists, and all such run as user: the servers
+// line starts with prefix exists, and all such come to run as user: the servers
 // drop privileges as packaged, so the test covers what a user runs. (nginx
 // overwrites its environment with its process titles, hence the group.)
 func (e *realEnv) checkRunsAs(srv *proc, prefix, user string) {
@@ -181,7 +181,15 @@ func (e *realEnv) checkRunsAs(srv *proc, prefix, user string) {
 				uids[ent.Name()] = st.Uid
 			}
 		}
-		if len(uids) > 0 {
+		// A server drops privileges after its sockets are set up (dnsmasq
+		// after listening): wait for every process to have switched.
+		wrong := 0
+		for _, uid := range uids {
+			if strconv.Itoa(int(uid)) != u.Uid {
+				wrong++
+			}
+		}
+		if len(uids) > 0 && (wrong == 0 || time.Now().After(deadline)) {
 			for pid, uid := range uids {
 				if strconv.Itoa(int(uid)) != u.Uid {
 					e.t.Errorf("process %s (%s) runs as uid %d, want %s (%s)", pid, prefix, uid, user, u.Uid)

@@ -229,15 +229,7 @@ func checkExisting(f *os.File) (nanos, appending bool, err error) {
 
 // newWriter builds a Writer over out; tests use it to inject a slow writer.
 func newWriter(out io.Writer, closer io.Closer, snaplen, queueBytes int, nanos, header bool) *Writer {
-	w := &Writer{
-		snaplen:   snaplen,
-		maxChunks: max(1, queueBytes/chunkSize),
-		wake:      make(chan struct{}, 1),
-		flushc:    make(chan chan error),
-		closec:    make(chan struct{}),
-		done:      make(chan struct{}),
-		closer:    closer,
-	}
+	w := newQueue(closer, snaplen, queueBytes)
 	w.bw = bufio.NewWriterSize(out, bufSize)
 	cs := &classicSink{bw: w.bw}
 	if nanos {

@@ -522,12 +522,27 @@ func (s *sock) pumpOut() {
 		if err == io.EOF && !s.closedByProgram() {
 			// Only the program's sending side is shut: a FIN, after
 			// every byte it wrote before.
+			s.mu.Lock()
+			cork := s.ep.SocketOptions().GetCorkOption()
+			s.corkShut = &cork
+			s.mu.Unlock()
+			flushCork(s.ep)
 			s.ep.Shutdown(tcpip.ShutdownWrite)
 			for !s.waitHangup() {
 				s.conn.SetReadDeadline(time.Time{})
 			}
 		}
 		return
+	}
+}
+
+// flushCork clears TCP_CORK so that the bytes it holds back leave with the
+// FIN that follows: Linux sends them at once on close or shutdown(SHUT_WR),
+// netstack would wait for its 200 ms cork timer (nginx's tcp_nopush closes
+// corked sockets).
+func flushCork(ep tcpip.Endpoint) {
+	if ep.SocketOptions().GetCorkOption() {
+		ep.SocketOptions().SetCorkOption(false)
 	}
 }
 

@@ -89,7 +89,9 @@ type Broker struct {
 	nextID   uint64
 	ctl      map[*ctlConn]struct{} // live control connections
 	idleFrom time.Time             // when the last socket or connection went away
-	closing  bool
+	// noSocksFrom: when the last socket went away (memWatch).
+	noSocksFrom time.Time
+	closing     bool
 
 	wg sync.WaitGroup // control connections and session goroutines
 
@@ -245,6 +247,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 	if b.cfg.IdleTimeout > 0 {
 		go b.idleWatch(ctx)
 	}
+	go b.memWatch(ctx)
 	for {
 		c, err := b.ln.AcceptUnix()
 		if err != nil {
@@ -499,6 +502,7 @@ func (b *Broker) unregister(s *sock) {
 	delete(b.socks, s.id)
 	if len(b.socks) == 0 {
 		b.idleFrom = time.Now()
+		b.noSocksFrom = b.idleFrom
 	}
 	b.mu.Unlock()
 }

@@ -89,9 +89,7 @@ type Broker struct {
 	nextID   uint64
 	ctl      map[*ctlConn]struct{} // live control connections
 	idleFrom time.Time             // when the last socket or connection went away
-	// noSocksFrom: when the last socket went away (memWatch).
-	noSocksFrom time.Time
-	closing     bool
+	closing  bool
 
 	wg sync.WaitGroup // control connections and session goroutines
 
@@ -502,7 +500,6 @@ func (b *Broker) unregister(s *sock) {
 	delete(b.socks, s.id)
 	if len(b.socks) == 0 {
 		b.idleFrom = time.Now()
-		b.noSocksFrom = b.idleFrom
 	}
 	b.mu.Unlock()
 }

@@ -3,32 +3,39 @@ package broker
 import (
 	"context"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
-// memIdle is how long the broker has had no sockets before it first hands
-// the memory of the load that ended back to the system; it does so again
-// at twice that, and so on up to memIdleLast.
 const (
-	memIdle     = 2 * time.Second
-	memIdleLast = 128 * time.Second
+	// memQuietAlloc: a broker that allocates less than this per memTick
+	// is quiet (a busy one allocates for every segment it handles).
+	memQuietAlloc = 1 << 20
+	memTick       = time.Second
+	// The heap goes back to the system 2, 4, 8, 16 and 32 s into a quiet
+	// period, then every memEvery until memLast.
+	memFirst = 2 * time.Second
+	memEvery = 10 * time.Second
+	memLast  = 3 * time.Minute
 )
 
-// memWatch returns the heap's free memory to the system while no socket
-// exists, after a load: Go's runtime keeps what a load grew the heap to
-// (no GC comes while the broker idles, and its next GC target is twice
-// the peak), so without this a broker stayed near the RSS of its busiest
-// moment for ever (bench/PROFILE.md). It repeats at 2, 4, 8 ... 128 s of
-// idleness, since memory frees up after the programs go: connections in
-// TIME_WAIT (60 s) and the buffer pools, which a GC only empties at the
-// second. A few forced GCs per load that ended, none while programs use
-// the broker.
+// memWatch hands the heap's free memory back to the system while the
+// broker is quiet. Go's runtime keeps what a load grew the heap to (no GC
+// comes while nothing allocates, its next target is twice the peak), and
+// goroutine stacks shrink only at a GC, so without this a broker stayed
+// near the RSS of its busiest moment for ever, and idle connections kept
+// the stacks their first bytes grew (bench/PROFILE.md). The releases
+// repeat because memory frees up later: the buffer pools empty at the
+// second GC, connections in TIME_WAIT go after 60 s, a stack halves per
+// GC. About 20 forced GCs per quiet period, none while the broker works.
 func (b *Broker) memWatch(ctx context.Context) {
-	t := time.NewTicker(memIdle / 2)
+	t := time.NewTicker(memTick)
 	defer t.Stop()
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	var (
-		since time.Time     // the idle period the releases are for
-		next  time.Duration // idleness of the next release
+		last      uint64
+		quietFrom time.Time     // zero while busy
+		next      time.Duration // quietness of the next release
 	)
 	for {
 		select {
@@ -36,19 +43,26 @@ func (b *Broker) memWatch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		b.mu.Lock()
-		idle, from := len(b.socks) == 0, b.noSocksFrom
-		b.mu.Unlock()
-		if !idle || from.IsZero() {
+		metrics.Read(sample)
+		allocs := sample[0].Value.Uint64()
+		busy := allocs-last >= memQuietAlloc
+		last = allocs
+		if busy {
+			quietFrom = time.Time{}
 			continue
 		}
-		if from != since {
-			since, next = from, memIdle
+		if quietFrom.IsZero() {
+			quietFrom, next = time.Now(), memFirst
+			continue
 		}
-		if next > memIdleLast || time.Since(from) < next {
+		if next > memLast || time.Since(quietFrom) < next {
 			continue
 		}
 		debug.FreeOSMemory()
-		next *= 2
+		if next < 32*time.Second {
+			next *= 2
+		} else {
+			next += memEvery
+		}
 	}
 }

@@ -476,9 +476,12 @@ func (s *sock) pumpOut() {
 	s.wq.EventRegister(&entry)
 	defer s.wq.EventUnregister(&entry)
 	var r bytes.Reader
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
-		bp := copyBufs.Get().(*[]byte)
-		n, err := s.conn.Read(*bp)
+		bp, n, err := readPooled(raw)
 		if n > 0 {
 			r.Reset((*bp)[:n])
 			for r.Len() > 0 {
@@ -499,7 +502,9 @@ func (s *sock) pumpOut() {
 				}
 			}
 		}
-		copyBufs.Put(bp)
+		if bp != nil {
+			copyBufs.Put(bp)
+		}
 		if err == nil {
 			continue
 		}
@@ -544,6 +549,46 @@ func flushCork(ep tcpip.Endpoint) {
 	if ep.SocketOptions().GetCorkOption() {
 		ep.SocketOptions().SetCorkOption(false)
 	}
+}
+
+// readPooled reads what the program wrote into a buffer of copyBufs,
+// taken only once there is something to read (a blocked reader held one
+// each: 64 KiB of heap per idle connection). It returns io.EOF at the
+// program's EOF, the read's errno (ECONNRESET) or the wait's error (a
+// deadline, the connection closed). The caller puts back a non-nil buffer.
+func readPooled(raw syscall.RawConn) (*[]byte, int, error) {
+	var (
+		bp   *[]byte
+		n    int
+		rerr error
+	)
+	err := raw.Read(func(fd uintptr) bool {
+		bp = copyBufs.Get().(*[]byte)
+		for {
+			n, rerr = unix.Read(int(fd), *bp)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		if rerr == unix.EAGAIN {
+			copyBufs.Put(bp)
+			bp = nil
+			return false
+		}
+		return true
+	})
+	if err == nil && rerr == nil && n == 0 {
+		err = io.EOF
+	} else if err == nil {
+		err = rerr
+	}
+	if n <= 0 {
+		if bp != nil {
+			copyBufs.Put(bp)
+		}
+		return nil, 0, err
+	}
+	return bp, n, nil
 }
 
 // pumpIn copies bytes from the endpoint to the program. The peer's FIN

@@ -15,7 +15,7 @@ const (
 	// The heap goes back to the system 2, 4, 8, 16 and 32 s into a quiet
 	// period, then every memEvery until memLast.
 	memFirst = 2 * time.Second
-	memEvery = 10 * time.Second
+	memEvery = 5 * time.Second
 	memLast  = 3 * time.Minute
 )
 
@@ -27,7 +27,7 @@ const (
 // the stacks their first bytes grew (bench/PROFILE.md). The releases
 // repeat because memory frees up later: the buffer pools empty at the
 // second GC, connections in TIME_WAIT go after 60 s, a stack halves per
-// GC. About 20 forced GCs per quiet period, none while the broker works.
+// GC. About 35 forced GCs per quiet period, none while the broker works.
 func (b *Broker) memWatch(ctx context.Context) {
 	t := time.NewTicker(memTick)
 	defer t.Stop()

@@ -245,6 +245,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 	if b.cfg.IdleTimeout > 0 {
 		go b.idleWatch(ctx)
 	}
+	go b.memWatch(ctx)
 	for {
 		c, err := b.ln.AcceptUnix()
 		if err != nil {

@@ -35,6 +35,31 @@ type reply struct {
 func errReply(e syscall.Errno) reply { return reply{err: e, fd: -1} }
 func okReply(body []byte) reply      { return reply{body: body, fd: -1} }
 
+// docReply is the reply of a JSON document (STATUS, GETLINKS): the body
+// when it fits in one message, else an empty body and a memfd holding the
+// document (docs/protocol.md): a busy broker's STATUS outgrows 64 KiB.
+func docReply(doc []byte) reply {
+	if len(doc) <= wire.MaxMessage-wire.RepHeaderSize {
+		return okReply(doc)
+	}
+	fd, err := unix.MemfdCreate("swrap-doc", unix.MFD_CLOEXEC)
+	if err != nil {
+		return errReply(errnoOf(err, syscall.ENOMEM))
+	}
+	for off := 0; off < len(doc); {
+		n, err := unix.Pwrite(fd, doc[off:], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return errReply(errnoOf(err, syscall.ENOMEM))
+		}
+		off += n
+	}
+	return reply{fd: fd}
+}
+
 // serve reads requests until the program closes the connection. Whatever
 // arrives gets a reply; nothing a client sends can stop the broker.
 func (cc *ctlConn) serve() {
@@ -102,13 +127,13 @@ func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {
 	case wire.OpHello:
 		return req.Op, cc.doHello(req.Body)
 	case wire.OpStatus:
-		return req.Op, okReply(cc.b.status())
+		return req.Op, docReply(cc.b.status())
 	case wire.OpSocket:
 		return req.Op, cc.doSocket(req.Body)
 	case wire.OpSetLink:
 		return req.Op, cc.doSetLink(req.Body)
 	case wire.OpGetLinks:
-		return req.Op, okReply(cc.b.getLinks())
+		return req.Op, docReply(cc.b.getLinks())
 	case wire.OpNewCtl:
 		return req.Op, cc.doNewCtl(req.Body)
 	case wire.OpResolve:

@@ -69,6 +69,9 @@ type sock struct {
 	appShutBoth  bool // the broker shut both directions of its end (a reset): its own POLLHUP
 	cleanEOF     bool // a read of the broker end ended in EOF, not ECONNRESET
 	eofSent      bool // the broker shut its sending side: likewise
+	// corkShut: TCP_CORK as the program set it, once the endpoint's cork
+	// was cleared to flush its bytes with the FIN (flushCork).
+	corkShut *bool
 	// unreadAtClose: the program closed its end with bytes unread, which
 	// Linux answers with an RST.
 	unreadAtClose bool
@@ -567,6 +570,9 @@ func (s *sock) close() {
 	if s.typ == unix.SOCK_STREAM && s.closedWithUnreadData() {
 		// Linux answers a close with unread data by an RST.
 		ep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: true})
+	}
+	if s.typ == unix.SOCK_STREAM {
+		flushCork(ep)
 	}
 	ep.Close()
 	s.conn.Close()

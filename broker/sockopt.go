@@ -134,6 +134,12 @@ func (s *sock) getsockopt(level, name, optlen int) ([]byte, syscall.Errno) {
 		case unix.TCP_NODELAY:
 			return intVal(boolInt(!opts.GetDelayOption()), optlen), 0
 		case unix.TCP_CORK:
+			s.mu.Lock()
+			cork := s.corkShut
+			s.mu.Unlock()
+			if cork != nil {
+				return intVal(boolInt(*cork), optlen), 0
+			}
 			return intVal(boolInt(opts.GetCorkOption()), optlen), 0
 		case unix.TCP_QUICKACK:
 			return intVal(boolInt(opts.GetQuickAck()), optlen), 0
@@ -376,6 +382,15 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 		case unix.TCP_NODELAY:
 			opts.SetDelayOption(v == 0)
 		case unix.TCP_CORK:
+			s.mu.Lock()
+			if s.corkShut != nil {
+				// Shut for writing: nothing more to hold back.
+				c := v != 0
+				s.corkShut = &c
+				s.mu.Unlock()
+				return 0
+			}
+			s.mu.Unlock()
 			opts.SetCorkOption(v != 0)
 		case unix.TCP_QUICKACK:
 			opts.SetQuickAck(v != 0)

@@ -173,7 +173,8 @@ struct swrap_ioctl {
 	uint32_t reserved;
 };
 
-/* STATUS: empty body; reply body is a JSON document (docs/protocol.md). */
+/* STATUS: empty body; reply body is a JSON document, or empty with a memfd
+ * holding it when it exceeds one message (docs/protocol.md). */
 
 /*
  * NEWCTL: on a connection that has done HELLO; empty body (EINVAL

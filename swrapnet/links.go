@@ -31,12 +31,12 @@ func (h *Host) SetLinks(rules string) error {
 
 // Links returns the links that have conditions, with their counters.
 func (h *Host) Links() ([]netem.Status, error) {
-	rep, _, err := h.call(wire.OpGetLinks, 0, nil)
+	doc, err := h.doc(wire.OpGetLinks)
 	if err != nil {
 		return nil, fmt.Errorf("swrapnet: GETLINKS: %w", err)
 	}
 	var out []netem.Status
-	if err := json.Unmarshal(rep.Body, &out); err != nil {
+	if err := json.Unmarshal(doc, &out); err != nil {
 		return nil, errors.New("swrapnet: GETLINKS: the reply is not a list of links")
 	}
 	return out, nil

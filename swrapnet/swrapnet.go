@@ -13,6 +13,7 @@ package swrapnet
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -78,11 +79,27 @@ func (h *Host) IPv6() netip.Addr { return h.plan.IPv6(h.id) }
 
 // Status returns the broker's STATUS document (JSON).
 func (h *Host) Status() ([]byte, error) {
-	rep, _, err := h.call(wire.OpStatus, 0, nil)
+	return h.doc(wire.OpStatus)
+}
+
+// doc asks for a JSON document (STATUS, GETLINKS): the reply's body, or,
+// when the reply passes an fd (a document larger than one message), what
+// that fd holds from offset 0 to its end.
+func (h *Host) doc(op wire.Op) ([]byte, error) {
+	rep, fd, err := h.call(op, 0, nil)
 	if err != nil {
 		return nil, err
 	}
-	return rep.Body, nil
+	if fd < 0 {
+		return rep.Body, nil
+	}
+	f := os.NewFile(uintptr(fd), "swrap-doc")
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return nil, fmt.Errorf("swrapnet: reading the %s document: %w", op, err)
+	}
+	return b, nil
 }
 
 // ctl is one control connection.

@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/swrap/swrap/broker"
 	"github.com/swrap/swrap/swrapnet"
+	"github.com/swrap/swrap/wire"
 )
 
 // cliRun runs bin/swrap with args and a clean environment (plus env), and
@@ -143,6 +145,79 @@ func TestCLIRunEnvironment(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Errorf("the given --dir is gone: %v", err)
 	}
+}
+
+// TestCLIStatusLarge has a broker whose STATUS document outgrows one
+// control message (64 KiB): 700 UDP sockets. Host.Status, `swrap status
+// --json` and the table must still list every one of them.
+func TestCLIStatusLarge(t *testing.T) {
+	dir := swrapDir(t)
+	startBroker(t, dir)
+	h := swrapnet.MustJoin(dir, 10)
+	const n, base = 700, 20000
+	for i := range n {
+		pc, err := h.ListenPacket("udp", fmt.Sprintf("127.0.0.10:%d", base+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+	}
+	// every wants each socket's local address once in what lists.
+	every := func(what string, locals []string) {
+		t.Helper()
+		seen := map[string]int{}
+		for _, l := range locals {
+			seen[l]++
+		}
+		for i := range n {
+			if a := fmt.Sprintf("127.0.0.10:%d", base+i); seen[a] != 1 {
+				t.Fatalf("%s: %s listed %d times", what, a, seen[a])
+			}
+		}
+	}
+	fromJSON := func(what string, doc []byte) {
+		t.Helper()
+		var st broker.Status
+		if err := json.Unmarshal(doc, &st); err != nil {
+			t.Fatalf("%s: not JSON: %v", what, err)
+		}
+		var locals []string
+		for _, s := range st.Sockets {
+			locals = append(locals, s.Local)
+		}
+		every(what, locals)
+	}
+
+	doc, err := h.Status()
+	if err != nil {
+		t.Fatalf("Host.Status: %v", err)
+	}
+	if len(doc) <= wire.MaxMessage {
+		t.Fatalf("the STATUS document is %d bytes: not more than one message, the test proves nothing", len(doc))
+	}
+	fromJSON("Host.Status", doc)
+
+	stdout, stderr, code := cliRun(t, nil, "status", "--dir", dir, "--json")
+	if code != 0 {
+		t.Fatalf("swrap status --json: exit %d: %s", code, stderr)
+	}
+	fromJSON("swrap status --json", []byte(stdout))
+
+	stdout, stderr, code = cliRun(t, nil, "status", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("swrap status: exit %d: %s", code, stderr)
+	}
+	var locals []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "udp" {
+			for _, w := range f {
+				if strings.HasPrefix(w, "127.0.0.10:") {
+					locals = append(locals, w)
+				}
+			}
+		}
+	}
+	every("swrap status", locals)
 }
 
 // TestCLIStatusJSON lists a listener made with swrapnet through

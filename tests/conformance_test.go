@@ -95,7 +95,7 @@ var conformancePrograms = map[string]int{
 	"route":   27,
 	"sock":    41,
 	"stream":  81,
-	"tcpopt":  30,
+	"tcpopt":  33,
 	"udp":     51,
 }
 

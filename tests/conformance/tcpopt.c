@@ -3,7 +3,9 @@
  * sockets that never connected (the constants of a fresh socket, a
  * listener, a refused one) and IP_PKTOPTIONS / IPV6_2292PKTOPTIONS, with
  * which a server (dnsmasq) learns the interface an accepted connection
- * arrived on.
+ * arrived on. And TCP_CORK: what it holds back leaves at once when the
+ * socket is uncorked, shut for writing or closed (nginx's tcp_nopush
+ * closes corked sockets).
  *
  * Ports, addresses and times that vary are left out of the results; the
  * rest must be what Linux reports.
@@ -11,8 +13,72 @@
 #include "conf.h"
 
 #include <sys/uio.h>
+#include <time.h>
 
 #define CANARY 0xAA
+
+/* ----------------------------------------------------------- TCP_CORK -- */
+
+/* CORK_FAST_MS: the bytes a cork held must arrive well before the 200 ms
+ * a cork may hold them (Linux's timer, and netstack's), with slack for a
+ * loaded machine. */
+#define CORK_FAST_MS 150
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* corked writes 600 bytes to a corked s, ends with how (-1: close, else a
+ * shutdown; 'u': uncork) and describes what c receives: the byte count,
+ * whether EOF followed, and whether it all came within CORK_FAST_MS. For
+ * a shutdown, also TCP_CORK as s reports it afterwards. */
+static const char *corked(int how)
+{
+	int c, s;
+	char buf[600], got[700];
+	memset(buf, 'c', sizeof(buf));
+	tcp_pair(AF_INET, &c, &s);
+	setint(s, IPPROTO_TCP, TCP_CORK, 1);
+	/* The connection is idle: nothing outstanding lets the bytes go. */
+	usleep(20000);
+	long long t0 = now_ms();
+	writeall(s, buf, sizeof(buf));
+	const char *after = "";
+	if (how == 'u') {
+		setint(s, IPPROTO_TCP, TCP_CORK, 0);
+	} else if (how < 0) {
+		close(s);
+		s = -1;
+	} else {
+		shutdown(s, how);
+		after = getint(s, IPPROTO_TCP, TCP_CORK);
+	}
+	size_t n = 0;
+	bool eof = false;
+	while (n < (how == 'u' ? sizeof(buf) : sizeof(got))) {
+		if (!(waitev(c, POLLIN, 1000) & POLLIN))
+			break;
+		ssize_t r = read(c, got + n, sizeof(got) - n);
+		if (r <= 0) {
+			eof = r == 0;
+			break;
+		}
+		n += r;
+	}
+	long long dt = now_ms() - t0;
+	char *b = ring();
+	snprintf(b, 256, "bytes=%zu eof=%d fast=%d%s%s", n, eof, dt < CORK_FAST_MS,
+		 how >= 0 && how != 'u' ? " cork_after=" : "", after);
+	if (dt >= CORK_FAST_MS)
+		fprintf(stderr, "tcpopt: corked(%d): %lld ms\n", how, dt);
+	close(c);
+	if (s >= 0)
+		close(s);
+	return b;
+}
 
 /* ---------------------------------------------------------- TCP_INFO -- */
 
@@ -273,6 +339,11 @@ int main(void)
 		check("pktopt6_udp", "%s", pktopts(u, 1, 256));
 		close(u);
 	}
+
+	/* TCP_CORK: the held bytes leave at once when the cork goes. */
+	check("cork_uncork_sends", "%s", corked('u'));
+	check("cork_shutwr_sends_with_fin", "%s", corked(SHUT_WR));
+	check("cork_close_sends_with_fin", "%s", corked(-1));
 
 	conf_done();
 }

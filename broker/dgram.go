@@ -103,7 +103,7 @@ func (s *sock) dgramOut() {
 
 const (
 	dgramBufSize  = wire.DgramHeaderSize + 65536 // the largest datagram and its header
-	dgramBatchLen = 8
+	dgramBatchLen = 16
 )
 
 // dgramBatch is the receive state of one recvmmsg.

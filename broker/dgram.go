@@ -103,7 +103,7 @@ func (s *sock) dgramOut() {
 
 const (
 	dgramBufSize  = wire.DgramHeaderSize + 65536 // the largest datagram and its header
-	dgramBatchLen = 16
+	dgramBatchLen = 8
 )
 
 // dgramBatch is the receive state of one recvmmsg.

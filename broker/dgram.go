@@ -197,40 +197,84 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}) bool {
 
 // dgramIn delivers each datagram netstack receives to the program, with a
 // header naming its source and the address it was sent to.
+//
+// It takes what netstack has queued, up to dgramInBatchLen datagrams, and
+// hands them to the program with one sendmmsg: per datagram, a system call
+// and (as the program wakes once per batch) a wake-up of the program are
+// the costs that matter, not the copy.
 func (s *sock) dgramIn() {
 	defer s.b.wg.Done()
 	entry, ch := waiter.NewChannelEntry(waiter.ReadableEvents | waiter.EventErr)
 	s.wq.EventRegister(&entry)
 	defer s.wq.EventUnregister(&entry)
-	var buf bytes.Buffer
 	raw, err := s.conn.SyscallConn()
 	if err != nil {
 		return
 	}
 	for {
-		buf.Reset()
-		buf.Write(zeroHeader[:])
-		ep := s.endpoint() // bind may move the socket to another host's
-		res, terr := ep.Read(&buf, tcpip.ReadOptions{NeedRemoteAddr: true})
-		if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
+		bt := inBatches.Get().(*inBatch)
+		n, next := s.readDgrams(bt)
+		ok := n == 0 || s.sendBatch(raw, bt, n)
+		inBatches.Put(bt)
+		if !ok {
+			return
+		}
+		switch next {
+		case readWait:
 			if !s.waitEvent(ch) {
 				return
 			}
-			continue
+		case readDone:
+			return
+		}
+	}
+}
+
+// dgramInBatchLen bounds the datagrams of one sendmmsg to the program.
+const dgramInBatchLen = 16
+
+// inBatch holds the datagrams of one sendmmsg, each a header and the
+// payload; its buffers keep their size across uses.
+type inBatch struct {
+	bufs [dgramInBatchLen]bytes.Buffer
+	hdrs [dgramInBatchLen]unix.Mmsghdr
+	iovs [dgramInBatchLen]unix.Iovec
+}
+
+var inBatches = sync.Pool{New: func() any { return new(inBatch) }}
+
+// What dgramIn does after a batch.
+const (
+	readMore = iota // the batch is full: read on
+	readWait        // netstack has nothing more: wait for it
+	readDone        // the endpoint is closed
+)
+
+// readDgrams reads what netstack has queued into bt, up to a full batch, and
+// returns how many messages it holds and what to do next.
+func (s *sock) readDgrams(bt *inBatch) (int, int) {
+	n := 0
+	for n < dgramInBatchLen {
+		buf := &bt.bufs[n]
+		buf.Reset()
+		buf.Write(zeroHeader[:])
+		ep := s.endpoint() // bind may move the socket to another host's
+		res, terr := ep.Read(buf, tcpip.ReadOptions{NeedRemoteAddr: true})
+		if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
+			return n, readWait
 		}
 		if terr != nil {
 			if _, ok := terr.(*tcpip.ErrClosedForReceive); ok {
 				if ep != s.endpoint() {
 					continue // the endpoint a bind replaced
 				}
-				return
+				return n, readDone
 			}
 			// An asynchronous error (ECONNREFUSED from an ICMP port
 			// unreachable): the program's next receive reports it.
-			msg := wire.AppendDgram(nil, wire.Dgram{Flags: wire.DgramError, IfIndex: uint32(errno(terr))})
-			if !s.sendToApp(raw, msg) {
-				return
-			}
+			buf.Reset()
+			buf.Write(wire.AppendDgram(buf.AvailableBuffer(), wire.Dgram{Flags: wire.DgramError, IfIndex: uint32(errno(terr))}))
+			n++
 			continue
 		}
 		var d wire.Dgram
@@ -247,29 +291,40 @@ func (s *sock) dgramIn() {
 			d.Local = s.wireAddr(netip.AddrPortFrom(local, 0))
 			d.IfIndex = uint32(cm.IPv6PacketInfo.NIC)
 		}
-		msg := buf.Bytes()
-		wire.AppendDgram(msg[:0], d)
-		if !s.sendToApp(raw, msg) {
-			return
-		}
+		wire.AppendDgram(buf.Bytes()[:0], d)
+		n++
 	}
+	return n, readMore
 }
 
-// sendToApp queues one message on the app end without waiting: a full
-// receive queue drops it (and counts it), as a full socket buffer does. It
-// reports false once the program has closed the socket.
-func (s *sock) sendToApp(raw syscall.RawConn, msg []byte) bool {
-	var werr error
-	raw.Write(func(fd uintptr) bool {
-		werr = unix.Send(int(fd), msg, unix.MSG_DONTWAIT)
-		return true
-	})
-	switch werr {
-	case nil:
-	case unix.EAGAIN, unix.ENOBUFS:
-		dgramDrops.Add(1)
-	default:
-		return false
+// sendBatch queues the first n messages of bt on the app end without
+// waiting: a message that finds the receive queue full is dropped (and
+// counted), as a full socket buffer drops it. It reports false once the
+// program has closed the socket.
+func (s *sock) sendBatch(raw syscall.RawConn, bt *inBatch, n int) bool {
+	for i := 0; i < n; i++ {
+		b := bt.bufs[i].Bytes()
+		bt.iovs[i].Base = &b[0]
+		bt.iovs[i].SetLen(len(b))
+		bt.hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &bt.iovs[i]}}
+		bt.hdrs[i].Hdr.SetIovlen(1)
+	}
+	for i := 0; i < n; {
+		sent, en := 0, unix.Errno(0)
+		raw.Write(func(fd uintptr) bool {
+			sent, en = sendmmsg(fd, bt.hdrs[i:n])
+			return true
+		})
+		switch en {
+		case 0:
+			i += max(sent, 1) // sendmmsg sends at least one or fails
+		case unix.EINTR:
+		case unix.EAGAIN, unix.ENOBUFS:
+			dgramDrops.Add(1)
+			i++
+		default:
+			return false
+		}
 	}
 	return true
 }

@@ -21,9 +21,14 @@
 // chunks (no allocation per frame) and written by one goroutine; when the
 // queue is full the frame is dropped and counted instead.
 //
-// Frames are written with gopacket's pcapgo (Writer, NgWriter: packet
-// comments, epb_dropcount and interface statistics are NgWriter's own)
-// over a bufio.Writer. NgWriter has no if_IPv4addr/if_IPv6addr options,
+// The writer goroutine is woken by the first frame after a quiet spell and
+// by a chunk that fills (a live stream's: by every frame); in between it
+// looks at the queue every 50 ms, so a busy packet path pays no wake-up
+// per frame. A classic file's queue holds its
+// records as the file does, and whole chunks are written to it; pcapng
+// frames are written with gopacket's NgWriter (packet comments,
+// epb_dropcount and interface statistics are its own) over a
+// bufio.Writer. NgWriter has no if_IPv4addr/if_IPv6addr options,
 // so a host's addresses are in its if_description. ReadFile reads classic
 // files back (tests, tools). The package knows nothing about netstack or
 // the fabric: it records byte slices with timestamps, and a Namer tells

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -45,6 +44,11 @@ const (
 	// cause (1), padding (6).
 	recHdr = 32
 
+	// classicHdr is the size of a classic pcap record header (seconds,
+	// microseconds or nanoseconds, captured length, original length), the
+	// header of a queued record of a classic file.
+	classicHdr = 16
+
 	// LinkTypeRaw is LINKTYPE_RAW: each frame is a bare IPv4 or IPv6
 	// packet, told apart by its version nibble; the fabric has no L2 header.
 	LinkTypeRaw = uint32(layers.LinkTypeRaw)
@@ -69,6 +73,10 @@ type Writer struct {
 	kind    string // "file", "dir" or "live", for status
 	drops   bool   // the sink records dropped frames (pcapng)
 	eager   bool   // flush after every batch (live streams)
+	// direct: the queue holds the file's own records (classic pcap), and
+	// the writer writes whole chunks to out: no copy, no work per frame.
+	direct bool
+	nanos  bool // direct: nanosecond timestamps
 	// closeWait bounds how long Close waits for a writer stuck on a reader
 	// that does not read before it sets a write deadline (live streams).
 	closeWait time.Duration
@@ -85,6 +93,11 @@ type Writer struct {
 	chunks    int  // chunks allocated so far
 	maxChunks int  // queue bound, in chunks
 	closed    bool // Close was called: Frame drops
+	// sleeping: the writer waits for a wake with no timer set, so the
+	// next frame must wake it. Otherwise only a chunk that fills wakes it
+	// (and live streams every frame): a wake-up per frame costs the
+	// packet path more than the copy.
+	sleeping bool
 
 	wake    chan struct{}   // cap 1: work is queued
 	flushc  chan chan error // Flush requests
@@ -95,6 +108,7 @@ type Writer struct {
 
 	// Owned by the writer goroutine.
 	closer io.Closer
+	out    io.Writer // direct: the file
 	bw     *bufio.Writer
 	sink   sink
 	batch  []*chunk
@@ -161,9 +175,12 @@ const (
 	flagReorder = 2
 )
 
-// chunk is a slab of queued records, each recHdr bytes then the data.
+// chunk is a slab of queued records, each recHdr (classicHdr for a direct
+// Writer) bytes then the data.
 type chunk struct {
 	buf []byte // len is the used part, cap chunkSize (or more for a big frame)
+	// direct: the records in buf and their captured bytes
+	frames, bytes uint64
 }
 
 // Open opens the pcap file at path for writing, creating it if needed.
@@ -227,20 +244,21 @@ func checkExisting(f *os.File) (nanos, appending bool, err error) {
 	return nanos, true, nil
 }
 
-// newWriter builds a Writer over out; tests use it to inject a slow writer.
+// newWriter builds a Writer of classic pcap over out; tests use it to
+// inject a slow writer. Its queue holds the file's records as they are
+// written (direct), so only the file header goes through the bufio.Writer.
 func newWriter(out io.Writer, closer io.Closer, snaplen, queueBytes int, nanos, header bool) *Writer {
 	w := newQueue(closer, snaplen, queueBytes)
-	w.bw = bufio.NewWriterSize(out, bufSize)
-	cs := &classicSink{bw: w.bw}
-	if nanos {
-		cs.pw = pcapgo.NewWriterNanos(w.bw)
-	} else {
-		cs.pw = pcapgo.NewWriter(w.bw)
-	}
+	w.direct, w.nanos, w.out = true, nanos, out
+	w.bw = bufio.NewWriterSize(out, classicHdr+24)
 	if header {
-		w.werr = cs.pw.WriteFileHeader(uint32(snaplen), layers.LinkTypeRaw)
+		pw := pcapgo.NewWriter(w.bw)
+		if nanos {
+			pw = pcapgo.NewWriterNanos(w.bw)
+		}
+		w.werr = pw.WriteFileHeader(uint32(w.snaplen), layers.LinkTypeRaw)
 	}
-	w.sink = cs
+	w.sink = bufSink{w.bw}
 	return w
 }
 
@@ -260,22 +278,17 @@ func newQueue(closer io.Closer, snaplen, queueBytes int) *Writer {
 		closec:    make(chan struct{}),
 		done:      make(chan struct{}),
 		closer:    closer,
+		sleeping:  true,
 	}
 }
 
-// classicSink writes classic pcap records.
-type classicSink struct {
-	bw *bufio.Writer
-	pw *pcapgo.Writer
-}
+// bufSink is the sink of a direct Writer: its records never reach a sink,
+// only the file header is buffered.
+type bufSink struct{ bw *bufio.Writer }
 
-func (c *classicSink) write(r *record, _ uint64) error {
-	ci := gopacket.CaptureInfo{Timestamp: r.ts, CaptureLength: len(r.data), Length: r.length}
-	return c.pw.WritePacket(ci, r.data)
-}
-
-func (c *classicSink) finish(uint64) error { return nil }
-func (c *classicSink) flush() error        { return c.bw.Flush() }
+func (bufSink) write(*record, uint64) error { return errSkip }
+func (bufSink) finish(uint64) error         { return nil }
+func (b bufSink) flush() error              { return b.bw.Flush() }
 
 // start flushes the file header, so that even an empty capture is a valid
 // file, and starts the writer goroutine.
@@ -323,7 +336,11 @@ func (w *Writer) FrameNote(ts time.Time, parts [][]byte, n Note) {
 		length += len(p)
 	}
 	caplen := min(length, w.snaplen)
-	need := recHdr + caplen
+	hdr := recHdr
+	if w.direct {
+		hdr = classicHdr
+	}
+	need := hdr + caplen
 
 	w.mu.Lock()
 	if w.closed {
@@ -331,15 +348,18 @@ func (w *Writer) FrameNote(ts time.Time, parts [][]byte, n Note) {
 		w.dropped.Add(1)
 		return
 	}
+	wake := w.eager || w.sleeping
 	c := w.cur
 	if c == nil || cap(c.buf)-len(c.buf) < need {
 		if c != nil {
 			w.full = append(w.full, c)
 			w.cur = nil
+			wake = true
 		}
 		if c = w.getChunkLocked(need); c == nil {
 			w.mu.Unlock()
 			w.dropped.Add(1)
+			w.wakeUp()
 			return
 		}
 		w.cur = c
@@ -347,28 +367,50 @@ func (w *Writer) FrameNote(ts time.Time, parts [][]byte, n Note) {
 	off := len(c.buf)
 	c.buf = c.buf[:off+need]
 	rec := c.buf[off:]
-	binary.LittleEndian.PutUint64(rec[0:8], uint64(ts.UnixNano()))
-	binary.LittleEndian.PutUint32(rec[8:12], uint32(length))
-	binary.LittleEndian.PutUint32(rec[12:16], uint32(caplen))
-	binary.LittleEndian.PutUint64(rec[16:24], uint64(n.Delay))
-	var flags byte
-	if n.Dup {
-		flags |= flagDup
+	if w.direct {
+		frac := uint32(ts.Nanosecond())
+		if !w.nanos {
+			frac /= 1000
+		}
+		binary.LittleEndian.PutUint32(rec[0:4], uint32(ts.Unix()))
+		binary.LittleEndian.PutUint32(rec[4:8], frac)
+		binary.LittleEndian.PutUint32(rec[8:12], uint32(caplen))
+		binary.LittleEndian.PutUint32(rec[12:16], uint32(length))
+		c.frames++
+		c.bytes += uint64(caplen)
+	} else {
+		binary.LittleEndian.PutUint64(rec[0:8], uint64(ts.UnixNano()))
+		binary.LittleEndian.PutUint32(rec[8:12], uint32(length))
+		binary.LittleEndian.PutUint32(rec[12:16], uint32(caplen))
+		binary.LittleEndian.PutUint64(rec[16:24], uint64(n.Delay))
+		var flags byte
+		if n.Dup {
+			flags |= flagDup
+		}
+		if n.Reordered {
+			flags |= flagReorder
+		}
+		rec[24] = flags
+		rec[25] = causeCode(n.Drop)
 	}
-	if n.Reordered {
-		flags |= flagReorder
-	}
-	rec[24] = flags
-	rec[25] = causeCode(n.Drop)
-	d := rec[recHdr:]
+	d := rec[hdr:]
 	for _, p := range parts {
 		if len(d) == 0 {
 			break
 		}
 		d = d[copy(d, p):]
 	}
+	if wake {
+		w.sleeping = false
+	}
 	w.mu.Unlock()
+	if wake {
+		w.wakeUp()
+	}
+}
 
+// wakeUp tells the writer goroutine there is work, without waiting.
+func (w *Writer) wakeUp() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -440,14 +482,32 @@ func (w *Writer) run() {
 	for {
 		select {
 		case <-w.wake:
-			if w.drain() {
-				if w.eager {
+			wrote := w.drain()
+			switch {
+			case w.eager:
+				if wrote {
 					w.flushBuf()
+				}
+			default:
+				// Whoever woke the writer cleared sleeping: from
+				// now on the timer takes what no wake announces.
+				idle.Reset(idleFlush)
+			}
+		case <-idle.C:
+			// Frames queued since the last wake did not wake the
+			// writer (see sleeping): take them now, and look again
+			// later unless there were none.
+			if w.drain() {
+				idle.Reset(idleFlush)
+			} else {
+				w.mu.Lock()
+				if w.cur == nil && len(w.full) == 0 {
+					w.sleeping = true
 				} else {
 					idle.Reset(idleFlush)
 				}
+				w.mu.Unlock()
 			}
-		case <-idle.C:
 			w.flushBuf()
 		case ch := <-w.flushc:
 			w.drain()
@@ -488,14 +548,35 @@ func (w *Writer) drain() bool {
 		}
 		wrote = true
 		for _, c := range w.batch {
-			w.writeChunk(c)
-			c.buf = c.buf[:0]
+			if w.direct {
+				w.writeDirect(c)
+			} else {
+				w.writeChunk(c)
+			}
+			c.buf, c.frames, c.bytes = c.buf[:0], 0, 0
 		}
 		w.mu.Lock()
 		w.free = append(w.free, w.batch...)
 		w.mu.Unlock()
 		clear(w.batch)
 	}
+}
+
+// writeDirect writes the records of a direct Writer's chunk c, as they
+// are, straight to the file.
+func (w *Writer) writeDirect(c *chunk) {
+	if w.werr == nil && w.bw.Buffered() > 0 {
+		w.werr = w.bw.Flush()
+	}
+	if w.werr == nil {
+		_, w.werr = w.out.Write(c.buf)
+	}
+	if w.werr != nil {
+		w.dropped.Add(c.frames)
+		return
+	}
+	w.frames.Add(c.frames)
+	w.bytes.Add(c.bytes)
 }
 
 // writeChunk writes the records of c.

@@ -288,3 +288,67 @@ func BenchmarkFrame(b *testing.B) {
 	w.Close()
 	b.ReportMetric(float64(w.Stats().Dropped), "dropped")
 }
+
+// TestFramesReachFileUnflushed: a frame that wakes no writer (the writer
+// is woken only by the first frame after a quiet spell and by full
+// chunks) still reaches the file within a few idle periods, without Flush
+// or Close, whether it comes right after another frame, while the writer
+// is busy, or after a quiet spell (what tail -f on a capture sees).
+func TestFramesReachFileUnflushed(t *testing.T) {
+	for _, ng := range []bool{false, true} {
+		name := "c.pcap"
+		if ng {
+			name = "c.pcapng"
+		}
+		path := filepath.Join(t.TempDir(), name)
+		var w *Writer
+		var err error
+		if ng {
+			w, err = OpenFile(path, Options{})
+		} else {
+			w, err = Open(path, 0)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkt := ipv4UDP(t, 100)
+		want := 0
+		waitFor := func(step string) {
+			t.Helper()
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				f, err := ReadFile(path)
+				if err == nil && len(f.Records) == want {
+					return
+				}
+				if time.Now().After(deadline) {
+					n := -1
+					if f != nil {
+						n = len(f.Records)
+					}
+					t.Fatalf("%s, %s: %d records in the file after 5 s, want %d (err %v)", name, step, n, want, err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		// The first frame wakes the writer; the next ones, right after,
+		// find it awake and wake nobody.
+		for i := 0; i < 3; i++ {
+			w.Frame(time.Now(), [][]byte{pkt})
+			want++
+		}
+		waitFor("a burst")
+		// The writer's timer has seen the queue empty: it sleeps, and
+		// the next frame must wake it.
+		time.Sleep(3 * idleFlush)
+		w.Frame(time.Now(), [][]byte{pkt})
+		want++
+		waitFor("after a quiet spell")
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s := w.Stats(); s.Frames != uint64(want) || s.Dropped != 0 {
+			t.Errorf("%s: stats %+v, want %d frames", name, s, want)
+		}
+	}
+}

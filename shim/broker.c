@@ -192,7 +192,7 @@ static int drain(struct slot *p, int fd)
 			if ((size_t)n < sizeof(rp) || rp.magic != SWRAP_MAGIC)
 				t = EPROTO;
 			else if (rp.err)
-				SWRAP_LOG(SWRAP_LOG_WARN, "op %u not waited for failed: %s",
+				SWRAP_LOG(SWRAP_LOG_DEBUG, "op %u not waited for failed: %s",
 					  rp.op & ~SWRAP_REPLY, strerror(rp.err));
 		}
 	}
@@ -207,7 +207,7 @@ static int drain(struct slot *p, int fd)
  * a wait for the broker to serve ours, not for the other thread's call). */
 static void wait_done(int i, unsigned int seq, int fd)
 {
-	for (int k = 0; k < 200000; k++) {
+	for (int k = 0; k < 20000; k++) { /* bounded: a second or so */
 		if ((int)(atomic_load(&pool[i].done) - seq) >= 0 || atomic_load(&pool[i].fd) != fd)
 			return;
 		if (k < 100)
@@ -807,10 +807,14 @@ int swrap_request(struct swrap_call *c)
 				struct slot *p = &pool[slot];
 				p->owed_fd = fd;
 				p->owed++;
-				pend_seq = atomic_fetch_add(&p->seq, 1) + 1;
+				unsigned int seq = atomic_fetch_add(&p->seq, 1) + 1;
+				release(slot);
+				/* After the release: a signal handler's close
+				 * (swrap_broker_settle) must not wait for a
+				 * slot this thread holds. */
+				pend_seq = seq;
 				pend_fd = fd;
 				pend_slot = slot;
-				release(slot);
 				SWRAP_LOG(SWRAP_LOG_TRACE, "op %u sock %llx sent, reply not waited for", c->op,
 					  (unsigned long long)c->sock);
 				return 0;
@@ -844,6 +848,29 @@ int swrap_request(struct swrap_call *c)
 		return rerr;
 	}
 	return ECONNRESET;
+}
+
+void swrap_broker_settle(void)
+{
+	reset_pool_if_forked();
+	int i = pend_slot;
+	if (SWRAP_LIKELY(i < 0))
+		return;
+	pend_slot = -1;
+	int e = errno, z = 0;
+	if (!atomic_compare_exchange_strong(&pool[i].busy, &z, 1)) {
+		wait_done(i, pend_seq, pend_fd);
+		errno = e;
+		return;
+	}
+	int fd = atomic_load(&pool[i].fd);
+	if (fd >= 0 && fd == pend_fd && drain(&pool[i], fd) != 0) {
+		int cur = fd; /* unusable now: drop it, as swrap_request does */
+		if (atomic_compare_exchange_strong(&pool[i].fd, &cur, -1))
+			swrap_libc.close(fd);
+	}
+	release(i);
+	errno = e;
 }
 
 void swrap_broker_ticket(void)

@@ -379,6 +379,9 @@ int swrap_request(struct swrap_call *c);
 /* Current broker instance (from HELLO), if known. */
 bool swrap_broker_instance(uint64_t *out);
 void swrap_broker_atfork_child(void);
+/* Wait until the broker has served this thread's no_wait requests (before
+ * a close, which reaches it on the data socket, out of their order). */
+void swrap_broker_settle(void);
 /* An fd of the program is being closed/replaced: if it is one of our
  * control connections, drop it from the pool first. */
 void swrap_broker_fd_closing(int fd);

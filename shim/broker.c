@@ -35,6 +35,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -46,15 +47,28 @@
 
 #define POOL_SLOTS 16
 #define START_TIMEOUT_MS 10000
+#define MAX_OWED 32 /* replies owed on one connection (their 16 bytes each fit its queue) */
 
 struct slot {
 	atomic_int busy;
 	atomic_int fd;    /* -1: no connection */
 	atomic_uint gen;  /* pool_gen when fd was dialled */
+	/* Replies owed to no_wait requests sent on owed_fd, read by the next
+	 * holder before its own request (owed, owed_fd: the holder's only).
+	 * seq counts no_wait sends; done is the seq whose reply was read (or
+	 * whose connection went): a thread that must use another connection
+	 * waits for its own to be done, so its requests stay in order. */
+	int owed, owed_fd;
+	atomic_uint seq, done;
 };
 static struct slot pool[POOL_SLOTS] = {
-	[0 ... POOL_SLOTS - 1] = { .busy = 0, .fd = -1 },
+	[0 ... POOL_SLOTS - 1] = { .busy = 0, .fd = -1, .owed_fd = -1 },
 };
+/* This thread's last no_wait request: on slot pend_slot (-1: none), the
+ * pend_seq'th there, on connection pend_fd. */
+static __thread int pend_slot = -1;
+static __thread unsigned int pend_seq;
+static __thread int pend_fd;
 static atomic_int pool_pid;
 static atomic_int ticket = -1;    /* NEWCTL-only connection, shared across fork */
 static _Atomic uint64_t ticket_net; /* hash of the ctl_path it was made for */
@@ -128,7 +142,8 @@ static uint64_t hex16(const char *p)
 /* exchange sends one request on fd and reads its reply. Returns 0 with
  * *err set to the reply's err, or a transport errno (the connection is then
  * unusable). */
-static int exchange(int fd, struct swrap_call *c, int *err)
+/* send_req sends c's request on fd: 0 or a transport errno. */
+static int send_req(int fd, const struct swrap_call *c)
 {
 	struct swrap_req rq = { SWRAP_MAGIC, SWRAP_VERSION, c->op, c->sock };
 	struct iovec iov[3] = {
@@ -144,6 +159,72 @@ static int exchange(int fd, struct swrap_call *c, int *err)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EPIPE || errno == ENOTCONN ? ECONNRESET : errno;
+	return 0;
+}
+
+/* drain reads the replies owed on slot p's connection fd, if it is still
+ * the one they were owed on: 0 or a transport errno. The broker serves a
+ * connection in order, so once they are read it has served them. */
+static int drain(struct slot *p, int fd)
+{
+	int t = 0;
+	if (p->owed_fd != fd)
+		p->owed = 0;
+	for (; p->owed > 0 && t == 0; p->owed--) {
+		struct swrap_rep rp;
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * 4)];
+		} cm;
+		struct iovec iov = { &rp, sizeof(rp) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
+		ssize_t n;
+		do
+			n = swrap_libc.recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			t = errno;
+		else if (n == 0)
+			t = ECONNRESET;
+		else {
+			swrap_take_fd(&mh, false);
+			if ((size_t)n < sizeof(rp) || rp.magic != SWRAP_MAGIC)
+				t = EPROTO;
+			else if (rp.err)
+				SWRAP_LOG(SWRAP_LOG_DEBUG, "op %u not waited for failed: %s",
+					  rp.op & ~SWRAP_REPLY, strerror(rp.err));
+		}
+	}
+	p->owed = 0;
+	atomic_store(&p->done, atomic_load(&p->seq));
+	return t;
+}
+
+/* wait_done: this thread's last no_wait request is owed on a slot another
+ * thread holds; before a request on another connection, wait until the
+ * holder has read its reply (it does so before its own request, so this is
+ * a wait for the broker to serve ours, not for the other thread's call). */
+static void wait_done(int i, unsigned int seq, int fd)
+{
+	for (int k = 0; k < 20000; k++) { /* bounded: a second or so */
+		if ((int)(atomic_load(&pool[i].done) - seq) >= 0 || atomic_load(&pool[i].fd) != fd)
+			return;
+		if (k < 100)
+			sched_yield();
+		else {
+			struct timespec ts = { 0, 10000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static int exchange(int fd, struct swrap_call *c, int *err)
+{
+	int t = send_req(fd, c);
+	if (t)
+		return t;
+	ssize_t n;
 
 	struct swrap_rep rp;
 	union {
@@ -565,8 +646,10 @@ static void reset_pool_if_forked(void)
 		return;
 	for (int i = 0; i < POOL_SLOTS; i++) {
 		atomic_store(&pool[i].fd, -1); /* not closed: it may be the parent's fd number in use */
+		pool[i].owed = 0;
 		atomic_store(&pool[i].busy, 0);
 	}
+	pend_slot = -1;
 }
 
 /* The child keeps the ticket: shared NEWCTL use is safe (header). */
@@ -576,8 +659,10 @@ void swrap_broker_atfork_child(void)
 		int fd = atomic_exchange(&pool[i].fd, -1);
 		if (fd >= 0)
 			swrap_libc.close(fd);
+		pool[i].owed = 0;
 		atomic_store(&pool[i].busy, 0);
 	}
+	pend_slot = -1; /* the parent reads that reply */
 	atomic_store(&pool_pid, (int)getpid());
 	atomic_store(&starting, 0);
 	atomic_store(&acquiring, 0);
@@ -666,7 +751,18 @@ int swrap_request(struct swrap_call *c)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int slot = -1, fd = -1, err = 0;
 
-		for (int i = 0; i < POOL_SLOTS; i++) {
+		/* After a no_wait request, this thread goes on on the same
+		 * connection, or waits until that request has been served. */
+		int want = pend_slot;
+		pend_slot = -1;
+		if (want >= 0) {
+			int z = 0;
+			if (atomic_compare_exchange_strong(&pool[want].busy, &z, 1))
+				slot = want;
+			else
+				wait_done(want, pend_seq, pend_fd);
+		}
+		for (int i = 0; i < POOL_SLOTS && slot < 0; i++) {
 			int z = 0;
 			if (atomic_load_explicit(&pool[i].busy, memory_order_relaxed) == 0 &&
 			    atomic_compare_exchange_strong(&pool[i].busy, &z, 1)) {
@@ -695,10 +791,36 @@ int swrap_request(struct swrap_call *c)
 			if (slot >= 0) {
 				atomic_store(&pool[slot].gen, gen);
 				atomic_store(&pool[slot].fd, fd);
+				pool[slot].owed = 0;
 			}
 		}
 
-		int rerr = 0, t = exchange(fd, c, &rerr);
+		/* A no_wait request goes after those still owed (up to
+		 * MAX_OWED: the broker blocks writing replies nobody reads). */
+		bool nw = c->no_wait && slot >= 0;
+		if (nw && pool[slot].owed_fd != fd)
+			pool[slot].owed = 0;
+		int rerr = 0, t = slot >= 0 && (!nw || pool[slot].owed >= MAX_OWED) ? drain(&pool[slot], fd) : 0;
+		if (t == 0 && nw) {
+			t = send_req(fd, c);
+			if (t == 0) {
+				struct slot *p = &pool[slot];
+				p->owed_fd = fd;
+				p->owed++;
+				unsigned int seq = atomic_fetch_add(&p->seq, 1) + 1;
+				release(slot);
+				/* After the release: a signal handler's close
+				 * (swrap_broker_settle) must not wait for a
+				 * slot this thread holds. */
+				pend_seq = seq;
+				pend_fd = fd;
+				pend_slot = slot;
+				SWRAP_LOG(SWRAP_LOG_TRACE, "op %u sock %llx sent, reply not waited for", c->op,
+					  (unsigned long long)c->sock);
+				return 0;
+			}
+		} else if (t == 0)
+			t = exchange(fd, c, &rerr);
 		if (t != 0) {
 			/* The connection is unusable (broker gone, or a reply
 			 * still owed after EINTR): drop it. */
@@ -726,6 +848,33 @@ int swrap_request(struct swrap_call *c)
 		return rerr;
 	}
 	return ECONNRESET;
+}
+
+void swrap_broker_settle(void)
+{
+	/* No system call when nothing is owed: close() must work in a
+	 * seccomp sandbox that forbids even getpid. */
+	if (SWRAP_LIKELY(pend_slot < 0))
+		return;
+	reset_pool_if_forked();
+	int i = pend_slot;
+	if (i < 0)
+		return;
+	pend_slot = -1;
+	int e = errno, z = 0;
+	if (!atomic_compare_exchange_strong(&pool[i].busy, &z, 1)) {
+		wait_done(i, pend_seq, pend_fd);
+		errno = e;
+		return;
+	}
+	int fd = atomic_load(&pool[i].fd);
+	if (fd >= 0 && fd == pend_fd && drain(&pool[i], fd) != 0) {
+		int cur = fd; /* unusable now: drop it, as swrap_request does */
+		if (atomic_compare_exchange_strong(&pool[i].fd, &cur, -1))
+			swrap_libc.close(fd);
+	}
+	release(i);
+	errno = e;
 }
 
 void swrap_broker_ticket(void)

@@ -14,6 +14,9 @@
 
 int swrap_close(int fd)
 {
+	/* A setsockopt not waited for (TCP_CORK on) must not reach the
+	 * broker after the close it precedes. */
+	swrap_broker_settle();
 	swrap_broker_fd_closing(fd);
 	int r = swrap_libc.close(fd);
 	int e = errno;
@@ -35,6 +38,7 @@ SWRAP_EXPORT int __close_nocancel(int fd)
 {
 	if (!swrap_on())
 		return swrap_libc.close_nocancel(fd);
+	swrap_broker_settle();
 	swrap_broker_fd_closing(fd);
 	int r = swrap_libc.close_nocancel(fd);
 	int e = errno;

@@ -11,6 +11,7 @@
  */
 #include "swrap.h"
 
+#include <netinet/tcp.h>
 #include <string.h>
 
 static bool is_timeo(int level, int name)
@@ -130,6 +131,20 @@ SWRAP_EXPORT int getsockopt(int fd, int level, int name, void *restrict val, soc
 	return swrap_getsockopt(&s, level, name, val, len);
 }
 
+/* no_answer: options Linux cannot refuse on a TCP socket given an int
+ * (shorter values get EINVAL, from the broker as before). Setting them needs
+ * no reply: the request is sent and the call returns (nginx sets TCP_CORK
+ * around every response); the broker still serves it before this thread's
+ * next request (broker.c), and getsockopt reads it back. */
+static bool no_answer(const struct swrap_sock *s, int level, int name, socklen_t len)
+{
+	if (len < sizeof(int) || (s->word & SWF_DGRAM))
+		return false;
+	if (level == SOL_SOCKET)
+		return name == SO_KEEPALIVE;
+	return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK || name == TCP_QUICKACK);
+}
+
 static int swrap_setsockopt(struct swrap_sock *s, int level, int name, const void *val, socklen_t len)
 {
 	if ((int)len < 0)
@@ -147,6 +162,7 @@ static int swrap_setsockopt(struct swrap_sock *s, int level, int name, const voi
 	struct swrap_call c = {
 		.op = SWRAP_OP_SETSOCKOPT, .sock = s->id, .body = &o, .body_len = sizeof(o),
 		.body2 = val, .body2_len = len,
+		.no_wait = no_answer(s, level, name, len),
 	};
 	int err = swrap_request(&c);
 	uint32_t f = shim_flag(level, name);

@@ -93,7 +93,7 @@ var conformancePrograms = map[string]int{
 	"inq":     14,
 	"poll":    32,
 	"route":   27,
-	"sock":    41,
+	"sock":    48,
 	"stream":  81,
 	"tcpopt":  33,
 	"udp":     51,

@@ -84,6 +84,11 @@ type Broker struct {
 	capMu    sync.Mutex                     // serialises changes to captures
 	events   *eventLog                      // PcapFile.events, if PcapFile is set
 
+	// capOrder makes a frame reach every capture before the next one
+	// does, while there are several: hosts send on their own goroutines,
+	// and each file must get the frames in one order.
+	capOrder sync.Mutex
+
 	mu       sync.Mutex       // guards the fields below
 	socks    map[uint64]*sock // live sockets by id
 	nextID   uint64
@@ -416,7 +421,12 @@ func (b *Broker) txFrames() uint64 {
 // It is called on the packet path, so it only queues (pcap.Writer.Frame
 // never blocks).
 func (b *Broker) captureFrame(ts time.Time, parts [][]byte) {
-	for _, w := range *b.captures.Load() {
+	ws := *b.captures.Load()
+	if len(ws) > 1 {
+		b.capOrder.Lock()
+		defer b.capOrder.Unlock()
+	}
+	for _, w := range ws {
 		w.Frame(ts, parts)
 	}
 }

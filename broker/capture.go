@@ -32,6 +32,10 @@ func (b *Broker) linkCaptureFrame(ts time.Time, parts [][]byte, n netem.Note) {
 		return
 	}
 	pn := pcap.Note{Delay: n.Delay, Dup: n.Dup, Reordered: n.Reordered, Drop: string(n.Drop)}
+	if len(ws) > 1 {
+		b.capOrder.Lock()
+		defer b.capOrder.Unlock()
+	}
 	for _, w := range ws {
 		w.FrameNote(ts, parts, pn)
 	}

@@ -10,8 +10,10 @@
 //     (made in sock.go, handed over by SOCKET or with an accept record).
 //  2. tcpSession.pumpOut (tcp.go) reads it from the broker end and writes it
 //     to the host's tcpip.Endpoint; netstack segments it into IP packets.
-//  3. netstack hands the packets to the host's link endpoint (tap/) on its
-//     qdisc goroutine; the fabric's route function (fabric/) names the
+//  3. netstack hands the packets to the host's link endpoint (tap/): at
+//     once on the writing goroutine when they are for hosts of this
+//     process, else on its fifo qdisc's goroutine (tap.QDisc); the
+//     fabric's route function (fabric/) names the
 //     destination host's Port, the endpoint hands the frame once to the
 //     capture (pcap/, via Broker.captureFrame) and then to that host's
 //     netstack: in memory (tap.LocalPort, the default) or as a datagram on

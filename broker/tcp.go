@@ -468,6 +468,10 @@ func (s *sock) discardFiller(n uint32) bool {
 	return true
 }
 
+// drainedRecheck bounds how long pumpOut trusts a short read to mean that
+// the broker end was empty (see outPump).
+const drainedRecheck = 10 * time.Millisecond
+
 // pumpOut copies the program's bytes to the endpoint. EOF on the broker end
 // means the program shut down its write half (FIN after the bytes before
 // it) or closed the socket (hang-up: close the endpoint).
@@ -475,41 +479,34 @@ func (s *sock) pumpOut() {
 	entry, ch := waiter.NewChannelEntry(waiter.WritableEvents)
 	s.wq.EventRegister(&entry)
 	defer s.wq.EventUnregister(&entry)
-	var r bytes.Reader
 	raw, err := s.conn.SyscallConn()
 	if err != nil {
 		return
 	}
+	p := &outPump{s: s}
+	p.readFn = p.read
 	for {
-		bp, n, err := readPooled(raw)
-		if n > 0 {
-			r.Reset((*bp)[:n])
-			for r.Len() > 0 {
-				_, werr := s.ep.Write(&r, tcpip.WriteOptions{})
-				if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
-					if !s.waitEvent(ch) {
-						copyBufs.Put(bp)
-						return
-					}
-					continue
-				}
-				if werr != nil {
-					// The connection is gone (reset, timed out): the
-					// error is pending for the program; drain until it
-					// closes.
-					r.Reset(nil)
-					break
+		p.err = nil
+		err := raw.Read(p.readFn)
+		if p.held != nil {
+			// Netstack's send buffer is full: wait for room and write
+			// the rest, then read on.
+			for p.r.Len() > 0 && p.write() == errFull {
+				if !s.waitEvent(ch) {
+					copyBufs.Put(p.held)
+					return
 				}
 			}
-		}
-		if bp != nil {
-			copyBufs.Put(bp)
+			copyBufs.Put(p.held)
+			p.held = nil
+			continue
 		}
 		if err == nil {
-			continue
+			err = p.err
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			s.conn.SetReadDeadline(time.Time{})
+			p.recheckAt = time.Time{}
 			continue
 		}
 		if errors.Is(err, syscall.ECONNRESET) {
@@ -551,44 +548,86 @@ func flushCork(ep tcpip.Endpoint) {
 	}
 }
 
-// readPooled reads what the program wrote into a buffer of copyBufs,
-// taken only once there is something to read (a blocked reader held one
-// each: 64 KiB of heap per idle connection). It returns io.EOF at the
-// program's EOF, the read's errno (ECONNRESET) or the wait's error (a
-// deadline, the connection closed). The caller puts back a non-nil buffer.
-func readPooled(raw syscall.RawConn) (*[]byte, int, error) {
-	var (
-		bp   *[]byte
-		n    int
-		rerr error
-	)
-	err := raw.Read(func(fd uintptr) bool {
-		bp = copyBufs.Get().(*[]byte)
-		for {
-			n, rerr = unix.Read(int(fd), *bp)
-			if rerr != unix.EINTR {
-				break
-			}
-		}
-		if rerr == unix.EAGAIN {
+// errFull is outPump.write's word that netstack took less than offered.
+var errFull = errors.New("send buffer full")
+
+// outPump is pumpOut's reading state. The whole life of a connection is
+// spent inside few RawConn.Read calls, whose callback (read) reads the
+// broker end and writes into netstack, and waits in the poller after a
+// short read: a stream read that returns less than asked for has emptied
+// the socket, so the read Go's poller would make to see EAGAIN is
+// skipped, one system call per message. Readiness is not reset within
+// one RawConn.Read (a new one would forget an edge that came before it,
+// which is why os.File.Read must read first). A short read does not
+// always mean empty: a read stops early at an urgent byte (MSG_OOB) or
+// at passed descriptors, which a program can send on its end; bytes left
+// behind then would wait for the next write. So a wait after a short read
+// has a deadline (drainedRecheck, renewed at most every half of it) after
+// which the socket is read once more.
+type outPump struct {
+	s *sock
+	r bytes.Reader
+	// held is the buffer r reads from while netstack is full; nil
+	// otherwise (buffers are held only while written, see copyBufs).
+	held      *[]byte
+	err       error     // the read's error or io.EOF, to end the loop
+	recheckAt time.Time // the read deadline set after a short read
+	readFn    func(fd uintptr) bool
+}
+
+// read is the RawConn.Read callback: true ends the Read (an error, EOF, or
+// bytes netstack could not take now), false waits for readability.
+func (p *outPump) read(fd uintptr) bool {
+	for {
+		bp := copyBufs.Get().(*[]byte)
+		n, e := unix.Read(int(fd), *bp)
+		switch {
+		case e == unix.EINTR:
 			copyBufs.Put(bp)
-			bp = nil
+			continue
+		case e == unix.EAGAIN:
+			copyBufs.Put(bp)
+			return false
+		case e != nil:
+			copyBufs.Put(bp)
+			p.err = e
+			return true
+		case n == 0:
+			copyBufs.Put(bp)
+			p.err = io.EOF
+			return true
+		}
+		p.r.Reset((*bp)[:n])
+		if p.write() == errFull {
+			p.held = bp
+			return true
+		}
+		copyBufs.Put(bp)
+		if n < len(*bp) {
+			if now := time.Now(); p.recheckAt.Sub(now) < drainedRecheck/2 {
+				p.recheckAt = now.Add(drainedRecheck)
+				p.s.conn.SetReadDeadline(p.recheckAt)
+			}
 			return false
 		}
-		return true
-	})
-	if err == nil && rerr == nil && n == 0 {
-		err = io.EOF
-	} else if err == nil {
-		err = rerr
 	}
-	if n <= 0 {
-		if bp != nil {
-			copyBufs.Put(bp)
+}
+
+// write writes what r holds into the endpoint, without waiting: errFull
+// if netstack's send buffer took less. If the connection is gone (reset,
+// timed out) the bytes are dropped: the error is pending for the program,
+// and reading goes on until it closes.
+func (p *outPump) write() error {
+	for p.r.Len() > 0 {
+		_, werr := p.s.ep.Write(&p.r, tcpip.WriteOptions{})
+		if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
+			return errFull
 		}
-		return nil, 0, err
+		if werr != nil {
+			p.r.Reset(nil)
+		}
 	}
-	return bp, n, nil
+	return nil
 }
 
 // pumpIn copies bytes from the endpoint to the program. The peer's FIN

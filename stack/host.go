@@ -6,7 +6,6 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/link/qdisc/fifo"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -31,7 +30,8 @@ const (
 	tcpBufMax     = 4 << 20
 )
 
-// qdiscQueueLen is the fifo qdisc's queue length in packets. The qdisc
+// qdiscQueueLen is the fifo qdisc's queue length in packets (tap.QDisc:
+// frames for hosts of this process skip it when they can). The qdisc
 // decouples netstack from the endpoint: TX may park on a full peer socket
 // (back-pressure) without stalling RX and ACK processing, and it batches
 // packets into one sendmmsg. It drops on overflow, which TCP recovers from.
@@ -127,7 +127,7 @@ func (h *Host) setup(cfg Config) error {
 	}
 	if err := s.CreateNICWithOptions(NICID, h.Link, stack.NICOptions{
 		Name:  fmt.Sprintf("swrap%d", h.ID),
-		QDisc: fifo.New(h.Link, 1, qdiscQueueLen),
+		QDisc: tap.NewQDisc(h.Link, qdiscQueueLen),
 	}); err != nil {
 		return fmt.Errorf("CreateNIC: %v", err)
 	}

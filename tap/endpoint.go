@@ -141,6 +141,10 @@ type txState struct {
 	ports []*Port // flat list of every packet's ports; see txPacket
 	icmp  []*localPacket
 	snd   sender
+	// probe and one serve writeDirect: the routing check's ports and the
+	// single packet of its round.
+	probe []*Port
+	one   [1]*stack.PacketBuffer
 }
 
 // injection is a frame for a host in this process (LocalPort), taken out
@@ -192,6 +196,7 @@ func New(cfg Config) (*Endpoint, error) {
 	e.mtu.Store(cfg.MTU)
 	e.tx.snd.writeFn = e.tx.snd.write
 	e.tx.ports = make([]*Port, 0, maxTxBatch)
+	e.tx.probe = make([]*Port, 0, 4)
 
 	n := min(max(rxBufferBudget/int(cfg.MTU), 1), maxRxBatch)
 	e.rx.hdrs = make([]unix.Mmsghdr, n)
@@ -331,8 +336,9 @@ func (e *Endpoint) SetOnCloseAction(f func()) {
 
 // WritePackets implements stack.LinkWriter. It must be called from a
 // goroutine that holds no netstack lock, which is why the stack package
-// always installs a fifo qdisc and netstack calls it from the qdisc's
-// goroutine: frames for socket Ports block while a destination is full
+// always installs the endpoint's QDisc and netstack calls it from the
+// fifo's goroutine (QDisc.WritePacket sends the frames that are safe to
+// send at once itself, see there): frames for socket Ports block while a destination is full
 // (back-pressure), which must not stall RX and ACK processing; and frames
 // for LocalPorts and made-up ICMP errors are delivered on this goroutine,
 // where the receiver's processing (and a host's own, for ICMP errors) may
@@ -356,6 +362,16 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	// outside txMu: delivering can make netstack transmit (a reply, an
 	// RST), which must not find txMu held by its own goroutine, nor by a
 	// host that is delivering to this one at the same time.
+	e.deliverInjections(inj)
+	if len(icmp) > 0 {
+		e.deliverLocal(icmp)
+	}
+	return pkts.Len(), nil
+}
+
+// deliverInjections hands the frames of a TX round to the hosts of this
+// process they are for, then returns inj to its pool. Called without txMu.
+func (e *Endpoint) deliverInjections(inj *[]injection) {
 	for i := range *inj {
 		in := &(*inj)[i]
 		in.dst.inject(in.proto, in.pkt, in.size)
@@ -364,10 +380,6 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	}
 	*inj = (*inj)[:0]
 	injections.Put(inj)
-	if len(icmp) > 0 {
-		e.deliverLocal(icmp)
-	}
-	return pkts.Len(), nil
 }
 
 // txRound routes, captures and sends as many of pkts as fit in the batch

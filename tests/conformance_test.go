@@ -94,7 +94,7 @@ var conformancePrograms = map[string]int{
 	"poll":    32,
 	"route":   27,
 	"sock":    48,
-	"stream":  81,
+	"stream":  82,
 	"tcpopt":  33,
 	"udp":     51,
 }

@@ -138,7 +138,18 @@ func (s *Supervisor) doSocket(n *notif) {
 	s.mu.Lock()
 	s.socks[id] = sockInfo{family: domain, dgram: base == unix.SOCK_DGRAM}
 	s.mu.Unlock()
-	addFDSend(s.listener, n.ID, fd, typ&unix.SOCK_CLOEXEC != 0)
+	installFD(s.listener, n.ID, fd, typ&unix.SOCK_CLOEXEC != 0)
+}
+
+// installFD makes our fd src the result of notification id's call. When
+// the caller cannot take it (EMFILE: the kernel then leaves the call
+// unanswered), the call fails with that errno; a caller that is gone
+// needs no answer.
+func installFD(lfd int, id uint64, src int, cloexec bool) {
+	_, err := addFDSend(lfd, id, src, cloexec)
+	if en, ok := err.(syscall.Errno); ok && en != unix.ENOENT {
+		respond(lfd, id, 0, en)
+	}
 }
 
 // readAddr reads the caller's sockaddr of length l.
@@ -449,7 +460,7 @@ func (c *call) accept(flags int) syscall.Errno {
 	c.s.socks[rec.Sock] = sockInfo{family: c.info.family}
 	c.s.mu.Unlock()
 	c.reply = true
-	addFDSend(c.lfd, c.n.ID, nfd, flags&unix.SOCK_CLOEXEC != 0)
+	installFD(c.lfd, c.n.ID, nfd, flags&unix.SOCK_CLOEXEC != 0)
 	return 0
 }
 

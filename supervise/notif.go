@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -84,11 +85,28 @@ func continueCall(fd int, id uint64) error {
 // addFDSend installs our fd src in the caller as the result of its call
 // (SECCOMP_ADDFD_FLAG_SEND), close-on-exec if cloexec. It returns the
 // caller's new descriptor.
+//
+// The ioctl runs with every signal blocked on its thread. The kernel
+// marks the notification answered when it queues the descriptor, and if
+// a signal interrupts the ioctl before the caller has installed it (Go
+// preempts goroutines with SIGURG at any time), it withdraws the
+// descriptor but leaves the answer, which is then 0: the caller's
+// socket() or accept() returns descriptor 0, which is not its socket,
+// and the ioctl, restarted, fails with EINPROGRESS or ENOENT. With the
+// signals blocked the wait cannot be interrupted.
 func addFDSend(fd int, id uint64, src int, cloexec bool) (int, error) {
 	a := notifAddFD{ID: id, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, SrcFD: uint32(src)}
 	if cloexec {
 		a.NewFDFlags = unix.O_CLOEXEC
 	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	all.Val[0] = ^uint64(0) // signals 1..64: the kernel's sigset is one word
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
+		return -1, err
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	for {
 		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SECCOMP_IOCTL_NOTIF_ADDFD, uintptr(unsafe.Pointer(&a)))
 		if e == unix.EINTR {

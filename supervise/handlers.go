@@ -236,6 +236,18 @@ func (c *call) connect() syscall.Errno {
 	if !c.info.dgram && nonblock {
 		req.Filler = c.s.fillOnce(c.id, c.fd)
 	}
+	if !c.info.dgram && !nonblock {
+		// A blocking connect waits for the handshake; a signal due
+		// meanwhile interrupts it as on Linux: ERESTARTSYS, so the
+		// kernel restarts it (SA_RESTART: the broker's CONNECT on the
+		// connecting socket goes on waiting) or fails it with EINTR
+		// (the attempt goes on; poll and SO_ERROR tell its outcome).
+		_, en = c.s.callWaiting(c.tgid, wire.OpConnect, c.id, req.Encode(), c.stillWaiting)
+		if en == errGone {
+			c.reply = true
+		}
+		return en
+	}
 	_, en = c.req(wire.OpConnect, req.Encode())
 	if req.Filler != 0 && en != unix.EINPROGRESS {
 		c.s.restoreFill(c.id, c.fd) // decided at once: the broker discarded the filler
@@ -353,6 +365,18 @@ func (c *call) wait(events int16) syscall.Errno {
 			return errRestart
 		}
 	}
+}
+
+// stillWaiting is 0 while the caller waits for its call: errGone when it
+// is gone, errRestart when a signal is due.
+func (c *call) stillWaiting() syscall.Errno {
+	if !idValid(c.lfd, c.n.ID) {
+		return errGone
+	}
+	if signalPending(c.tid, c.tgid) {
+		return errRestart
+	}
+	return 0
 }
 
 // ignoredByDefault are the signals whose default action is to ignore

@@ -195,17 +195,26 @@ func (s *Supervisor) dialStart(pid int, comm string) (*ctl, error) {
 
 // roundTrip sends one request and reads its reply (and an fd, if one came).
 func (c *ctl) roundTrip(op wire.Op, sock uint64, body []byte) (wire.Reply, int, error) {
+	if err := c.send(op, sock, body); err != nil {
+		return wire.Reply{}, -1, err
+	}
+	return c.recv()
+}
+
+// send sends one request.
+func (c *ctl) send(op wire.Op, sock uint64, body []byte) error {
 	msg := wire.AppendRequest(nil, op, sock, body)
 	for {
 		_, err := unix.Write(c.fd, msg)
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return wire.Reply{}, -1, err
-		}
-		break
+		return err
 	}
+}
+
+// recv reads one reply (and an fd, if one came).
+func (c *ctl) recv() (wire.Reply, int, error) {
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(c.fd, c.buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -275,6 +284,43 @@ func (s *Supervisor) call(tgid int, op wire.Op, sock uint64, body []byte) (wire.
 		fd = -1
 	}
 	return rep, fd, rep.Err
+}
+
+// callWaiting is call for a request the broker answers only when it is
+// done (a blocking connect): while the reply is owed, ready is asked every
+// waitTick whether to go on waiting. When it answers an errno (a signal is
+// due, the caller is gone), the connection, whose reply is still owed, is
+// dropped and that errno returned; the broker goes on with the request, as
+// Linux goes on with an interrupted connect.
+func (s *Supervisor) callWaiting(tgid int, op wire.Op, sock uint64, body []byte, ready func() syscall.Errno) (wire.Reply, syscall.Errno) {
+	c, err := s.getCtl(tgid)
+	if err != nil {
+		return wire.Reply{}, syscall.ENETDOWN
+	}
+	if err := c.send(op, sock, body); err != nil {
+		unix.Close(c.fd)
+		return wire.Reply{}, syscall.ENETDOWN
+	}
+	for {
+		p := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(p, waitTick); err == nil && n > 0 {
+			break
+		}
+		if en := ready(); en != 0 {
+			unix.Close(c.fd)
+			return wire.Reply{}, en
+		}
+	}
+	rep, fd, err := c.recv()
+	if err != nil {
+		unix.Close(c.fd)
+		return wire.Reply{}, syscall.ENETDOWN
+	}
+	s.putCtl(tgid, c)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	return rep, rep.Err
 }
 
 func (s *Supervisor) getCtl(tgid int) (*ctl, error) {

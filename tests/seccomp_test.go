@@ -360,15 +360,25 @@ func TestSeccompStatic(t *testing.T) {
 // TestSeccompSignals: a static program whose blocking connect, accept and
 // UDP recvfrom are interrupted by SIGALRM every 200 µs loses no
 // connection and no datagram, and hangs nowhere (with SA_RESTART the calls
-// restart; without it recvfrom fails with EINTR and is retried).
+// restart; without it recvfrom fails with EINTR and is retried). "slow":
+// a blocking connect over a link delayed by 400 ms is interrupted by one
+// signal as on Linux: EINTR after 50 ms without SA_RESTART, the attempt
+// going on (POLLOUT, SO_ERROR 0, a byte echoed after 400 ms); restarted
+// and successful with SA_RESTART.
 func TestSeccompSignals(t *testing.T) {
 	bin := buildStaticC(t, "sigloop")
-	for _, mode := range []string{"connect", "udp"} {
+	for _, mode := range []string{"connect", "udp", "slow"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := swrapDir(t)
-			startBroker(t, dir)
+			addr := "127.0.0.10"
+			if mode == "slow" {
+				startBroker(t, dir, "SWRAP_NETEM=10->11 delay=400ms")
+				addr = "127.0.0.11" // the listener is host 11's
+			} else {
+				startBroker(t, dir)
+			}
 			ctx := testCtx(t, 60*time.Second)
-			out, err := swrapRunCmd(ctx, t, dir, 10, nil, nil, bin, mode, "127.0.0.10").Output()
+			out, err := swrapRunCmd(ctx, t, dir, 10, nil, nil, bin, mode, addr).Output()
 			if err != nil || !strings.HasPrefix(string(out), "OK ") {
 				t.Fatalf("sigloop %s: %v: %s", mode, err, out)
 			}

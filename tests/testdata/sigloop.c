@@ -7,6 +7,15 @@
  *	                        apart, to a socket on ADDR that the parent
  *	                        reads with blocking recvfrom
  *
+ *	sigloop slow PEER       blocking connects to a listener of this
+ *	                        process on PEER, a host the test has put
+ *	                        behind a delay of at least 300 ms: one
+ *	                        SIGALRM 50 ms in, without SA_RESTART, must
+ *	                        fail the connect with EINTR at once while the
+ *	                        attempt goes on (poll, SO_ERROR 0, one byte
+ *	                        echoed); with SA_RESTART the connect is
+ *	                        restarted and succeeds
+ *
  * SIGALRM arrives every 200 us throughout (setitimer), its handler counts;
  * connect runs with SA_RESTART, udp without (recvfrom's EINTR is retried).
  * Prints "OK ..." and exits 0 when nothing was lost or reordered and every
@@ -16,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -171,10 +181,96 @@ static int run_udp(struct sockaddr_in *a)
 	return 0;
 }
 
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* One alarm after 50 ms. */
+static void alarm_once(bool restart)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { 0, 0 }, { 0, 50000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* The connection s (connected to listener l) carries one byte each way. */
+static int exchange(int l, int s, const char *what)
+{
+	int c = accept(l, NULL, NULL);
+	char b = 'x', r = 0;
+	if (c < 0 || write(s, &b, 1) != 1 || read(c, &r, 1) != 1 || r != b || write(c, &b, 1) != 1 ||
+	    read(s, &r, 1) != 1 || r != b) {
+		printf("FAIL %s: no byte echoed: %s\n", what, strerror(errno));
+		return -1;
+	}
+	close(c);
+	return 0;
+}
+
+static int run_slow(struct sockaddr_in *a)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)a, sizeof(*a)) != 0 || listen(l, 8) != 0)
+		fail("listen");
+	socklen_t len = sizeof(*a);
+	getsockname(l, (struct sockaddr *)a, &len);
+
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	alarm_once(false);
+	int r = connect(s, (struct sockaddr *)a, sizeof(*a));
+	int e = errno;
+	double eintr_ms = ms_since(&t0);
+	if (r == 0 || e != EINTR || eintr_ms > 250) {
+		printf("FAIL connect without SA_RESTART: %d %s after %.0f ms, want EINTR at 50 ms\n", r,
+		       r ? strerror(e) : "", eintr_ms);
+		return 1;
+	}
+	struct pollfd p = { .fd = s, .events = POLLOUT };
+	int soerr = -1;
+	socklen_t sl = sizeof(soerr);
+	if (poll(&p, 1, 5000) != 1 || getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+		printf("FAIL interrupted connect: poll/SO_ERROR %d: %s\n", soerr, strerror(errno));
+		return 1;
+	}
+	double done_ms = ms_since(&t0);
+	if (done_ms < 250) {
+		printf("FAIL interrupted connect done after %.0f ms: the link has no delay\n", done_ms);
+		return 1;
+	}
+	if (exchange(l, s, "interrupted connect") < 0)
+		return 1;
+	close(s);
+
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long before = atomic_load(&alarms);
+	alarm_once(true);
+	r = connect(s, (struct sockaddr *)a, sizeof(*a));
+	double restart_ms = ms_since(&t0);
+	if (r != 0 || atomic_load(&alarms) == before) {
+		printf("FAIL connect with SA_RESTART: %s after %.0f ms (%ld alarms)\n", r ? strerror(errno) : "0",
+		       restart_ms, atomic_load(&alarms) - before);
+		return 1;
+	}
+	if (exchange(l, s, "restarted connect") < 0)
+		return 1;
+	printf("OK eintr_ms=%.0f done_ms=%.0f restart_ms=%.0f\n", eintr_ms, done_ms, restart_ms);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: sigloop connect|udp ADDR\n");
+		fprintf(stderr, "usage: sigloop connect|udp|slow ADDR\n");
 		return 2;
 	}
 	struct sockaddr_in a;
@@ -184,5 +280,7 @@ int main(int argc, char **argv)
 		return 2;
 	if (strcmp(argv[1], "connect") == 0)
 		return run_connect(&a);
+	if (strcmp(argv[1], "slow") == 0)
+		return run_slow(&a);
 	return run_udp(&a);
 }

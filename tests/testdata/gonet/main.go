@@ -10,6 +10,7 @@
 //	                            writes a line and reads it back; prints "ok G*N"
 //	gonet echo ADDR             TCP echo server
 //	gonet hold ADDR             connects, prints "connected LOCAL", holds until stdin ends
+//	gonet lookup NAME           prints NAME's addresses (net.LookupHost), sorted, one line
 package main
 
 import (
@@ -20,7 +21,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -127,6 +130,11 @@ func main() {
 		}
 		wg.Wait()
 		fmt.Println("ok", ok)
+	case "lookup":
+		addrs, err := net.LookupHost(os.Args[2])
+		check(err)
+		sort.Strings(addrs)
+		fmt.Println(strings.Join(addrs, " "))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
 		os.Exit(2)

@@ -165,9 +165,13 @@ func (s *sock) drainDgrams(raw syscall.RawConn, ch chan struct{}) bool {
 // waiting while netstack's send buffer is full. It reports false once the
 // socket is closed.
 func (s *sock) sendDgram(msg []byte, ch chan struct{}) bool {
-	d, payload, perr := wire.ParseDgram(msg)
-	if perr != nil {
-		return true
+	var d wire.Dgram
+	payload := msg // bare: to the connected peer
+	if !s.bare.Load() {
+		var perr error
+		if d, payload, perr = wire.ParseDgram(msg); perr != nil {
+			return true
+		}
 	}
 	var opts tcpip.WriteOptions
 	if d.Peer.Family != wire.AFUnspec {
@@ -227,6 +231,10 @@ func (s *sock) dgramIn() {
 			}
 			// An asynchronous error (ECONNREFUSED from an ICMP port
 			// unreachable): the program's next receive reports it.
+			// A bare app end cannot say it: dropped.
+			if s.bare.Load() {
+				continue
+			}
 			msg := wire.AppendDgram(nil, wire.Dgram{Flags: wire.DgramError, IfIndex: uint32(errno(terr))})
 			if !s.sendToApp(raw, msg) {
 				return
@@ -249,6 +257,9 @@ func (s *sock) dgramIn() {
 		}
 		msg := buf.Bytes()
 		wire.AppendDgram(msg[:0], d)
+		if s.bare.Load() {
+			msg = msg[wire.DgramHeaderSize:]
+		}
 		if !s.sendToApp(raw, msg) {
 			return
 		}

@@ -39,6 +39,13 @@ func (c *call) sendDgram(d wire.Dgram, payload []byte, flags int) (int64, syscal
 		return 0, unix.EMSGSIZE
 	}
 	msg := append(wire.AppendDgram(nil, d), payload...)
+	if peer, ok := c.barePeer(); ok {
+		// Connected, bare: only to the peer (see setBare).
+		if d.Peer.Family != wire.AFUnspec && d.Peer != peer {
+			return 0, unix.EISCONN
+		}
+		msg = payload
+	}
 	for {
 		_, err := unix.SendmsgN(c.fd, msg, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		if err == unix.EINTR {
@@ -79,6 +86,9 @@ func (c *call) recvDgram(flags int) (wire.Dgram, []byte, syscall.Errno) {
 		if err != nil {
 			return wire.Dgram{}, nil, err.(syscall.Errno)
 		}
+		if peer, ok := c.barePeer(); ok {
+			return c.bareDgram(peer), buf[:n], 0
+		}
 		d, payload, perr := wire.ParseDgram(buf[:n])
 		if perr != nil {
 			return wire.Dgram{}, nil, unix.EPROTO
@@ -88,6 +98,24 @@ func (c *call) recvDgram(flags int) (wire.Dgram, []byte, syscall.Errno) {
 		}
 		return d, payload, 0
 	}
+}
+
+// bareDgram is the header of a datagram from a bare app end: from the
+// connected peer, to the socket's own address when PKTINFO needs it.
+func (c *call) bareDgram(peer wire.Addr) wire.Dgram {
+	d := wire.Dgram{Peer: peer}
+	c.s.mu.Lock()
+	pi := c.s.pktinfo[c.id]
+	c.s.mu.Unlock()
+	if pi != 0 {
+		if rep, en := c.req(wire.OpGetSockName, nil); en == 0 {
+			if a, err := wire.ParseAddr(rep.Body); err == nil {
+				a.Port = 0
+				d.Local = a
+			}
+		}
+	}
+	return d
 }
 
 func (c *call) needPort() bool {

@@ -252,7 +252,52 @@ func (c *call) connect() syscall.Errno {
 	if req.Filler != 0 && en != unix.EINPROGRESS {
 		c.s.restoreFill(c.id, c.fd) // decided at once: the broker discarded the filler
 	}
+	if en == 0 && c.info.dgram {
+		c.setBare(a.Family != wire.AFUnspec)
+	}
 	return en
+}
+
+// setBare switches a UDP socket's app end to bare payloads once it is
+// connected (wire.SwrapDgramBare), and back when it is disconnected: the
+// program's read, write, send and recv on it are not stopped, so they must
+// see the payload alone. The connected peer, the source of everything it
+// receives, is kept for the calls that are stopped (recvfrom, recvmsg).
+func (c *call) setBare(on bool) {
+	var peer wire.Addr
+	if on {
+		rep, en := c.req(wire.OpGetPeerName, nil)
+		if en != 0 {
+			return
+		}
+		var err error
+		if peer, err = wire.ParseAddr(rep.Body); err != nil {
+			return
+		}
+	}
+	v := ne.AppendUint32(nil, 0)
+	if on {
+		v = ne.AppendUint32(nil, 1)
+	}
+	if _, en := c.req(wire.OpSetSockOpt, wire.SockOpt{Level: wire.SolSwrap, Name: wire.SwrapDgramBare, OptLen: 4, Value: v}.Encode()); en != 0 {
+		return
+	}
+	c.s.mu.Lock()
+	if on {
+		c.s.bare[c.id] = peer
+	} else {
+		delete(c.s.bare, c.id)
+	}
+	c.s.mu.Unlock()
+}
+
+// barePeer returns the connected peer of a UDP socket whose app end
+// carries bare payloads.
+func (c *call) barePeer() (wire.Addr, bool) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	p, ok := c.s.bare[c.id]
+	return p, ok
 }
 
 // fillOnce makes a TCP app end unwritable until the broker reads the

@@ -40,12 +40,13 @@ type Supervisor struct {
 	keep     *ctl   // held for the supervisor's life: the broker sees a client
 
 	mu        sync.Mutex
-	procs     map[int]*proc       // by thread group id
-	tgids     map[int]int         // thread id -> thread group id
-	socks     map[uint64]sockInfo // what each wrapped socket is
-	fill      map[uint64]int      // SO_SNDBUF to restore once a connect is over
-	listeners map[uint64]bool     // sockets known to listen
-	pktinfo   map[uint64]uint8    // 1: IP_PKTINFO set, 2: IPV6_RECVPKTINFO set
+	procs     map[int]*proc        // by thread group id
+	tgids     map[int]int          // thread id -> thread group id
+	socks     map[uint64]sockInfo  // what each wrapped socket is
+	fill      map[uint64]int       // SO_SNDBUF to restore once a connect is over
+	listeners map[uint64]bool      // sockets known to listen
+	pktinfo   map[uint64]uint8     // 1: IP_PKTINFO set, 2: IPV6_RECVPKTINFO set
+	bare      map[uint64]wire.Addr // connected UDP sockets with bare app ends: their peers
 	done      bool
 }
 
@@ -69,7 +70,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg.Stderr = os.Stderr
 	}
 	s := &Supervisor{cfg: cfg, listener: -1, procs: map[int]*proc{}, tgids: map[int]int{},
-		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]uint8{}}
+		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]uint8{}, bare: map[uint64]wire.Addr{}}
 	c, err := s.dialStart(os.Getpid(), "swrap")
 	if err != nil {
 		return nil, err

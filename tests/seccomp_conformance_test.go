@@ -16,7 +16,7 @@ import (
 // answers on them cannot be answered.
 var seccompConfSkipped = map[string]string{
 	"stream": "recv/send on a never-connected TCP socket block or succeed on the unix socket instead of ENOTCONN/EPIPE (the first check hangs)",
-	"udp":    "UDP send/recv/read/write without an address carry the broker's 56-byte datagram header; connected UDP is not covered",
+	"udp":    "on an unconnected UDP socket recv/read without an address see the broker's 56-byte datagram header (and FIONREAD counts it); a connected one's are bare, but its ICMP errors (ECONNREFUSED, POLLERR) are not reported",
 }
 
 // seccompDeviations are the checks where the seccomp path differs from

@@ -277,6 +277,30 @@ func TestSeccompGoUDP(t *testing.T) {
 	}
 }
 
+// TestSeccompGoUDPConnected: net.Dial("udp") + Write/Read, i.e. write and
+// read on a connected UDP socket, which the filter lets through: the
+// datagram reaches the server bare (the server echoes exactly "SOURCE
+// hello") and the reply reaches the client bare, its local address the one
+// the server saw.
+func TestSeccompGoUDPConnected(t *testing.T) {
+	gonet := buildGonet(t)
+	dir := swrapDir(t)
+	ctx := testCtx(t, 60*time.Second)
+	srvAddr := fmt.Sprintf("127.0.0.10:%d", randomPort())
+	startLine(t, swrapRunCmd(ctx, t, dir, 10, nil, nil, gonet, "udpecho", srvAddr), "listening")
+	for i := 0; i < 3; i++ {
+		out, err := swrapRunCmd(ctx, t, dir, 11, nil, nil, gonet, "udpdial", srvAddr, "hello").CombinedOutput()
+		if err != nil {
+			t.Fatalf("udpdial: %v\n%s", err, out)
+		}
+		// "<client's local address> <client address as the server saw it> hello"
+		f := strings.Fields(string(out))
+		if len(f) != 3 || !strings.HasPrefix(f[0], "127.0.0.11:") || f[1] != f[0] || f[2] != "hello" {
+			t.Fatalf("udpdial: %q, want 127.0.0.11:PORT 127.0.0.11:PORT hello", out)
+		}
+	}
+}
+
 // TestSeccompMixed: a preloaded C client (curl) fetches from the
 // seccomp-wrapped Go server, and the seccomp-wrapped Go client from a
 // preloaded `python3 -m http.server`.
@@ -435,40 +459,44 @@ func TestSeccompShellExecsGo(t *testing.T) {
 
 // TestSeccompNames: Go programs under the seccomp path use the emulated
 // network's names through the broker's DNS server (127.0.0.253): with a
-// resolv.conf that names it with "options use-vc" (in a private mount
-// namespace), a Go client looks up host10 (both its addresses) and
-// web.example.test (SWRAP_HOSTS), and fetches a page by name from the
-// seccomp-wrapped Go server on host 10. The machine knows neither name.
-// (use-vc: Go's resolver then asks over TCP; over UDP it would use a
-// connected socket, whose datagrams the seccomp path cannot frame.)
+// resolv.conf that names it (in a private mount namespace), a Go client
+// looks up host10 (both its addresses) and web.example.test (SWRAP_HOSTS),
+// and fetches a page by name from the seccomp-wrapped Go server on host
+// 10. The machine knows neither name. Go's resolver asks over a connected
+// UDP socket (read and write, which the filter lets through), and over TCP
+// with "options use-vc": both.
 func TestSeccompNames(t *testing.T) {
 	gonet := buildGonet(t)
-	e := newNamesEnv(t, "nameserver 127.0.0.253\noptions use-vc timeout:1 attempts:1\n")
+	e := newNamesEnv(t, "nameserver 127.0.0.253\noptions timeout:1 attempts:1\n")
+	tcpResolv := filepath.Join(e.tmp, "resolv-tcp.conf")
+	writeFile(t, tcpResolv, "nameserver 127.0.0.253\noptions use-vc timeout:1 attempts:1\n", 0o644)
 	unshare := needTool(t, "unshare")
 	port := randomPort()
 	startLine(t, swrapRunCmd(e.ctx, t, e.dir, 10, nil, nil, gonet, "serve", fmt.Sprintf("127.0.0.10:%d", port)), "listening")
-	run := func(args ...string) string {
-		t.Helper()
-		argv := append([]string{"-m", "sh", "-c", `mount --bind "$0" /etc/resolv.conf && exec "$@"`, e.resolv,
-			binPath(t, "swrap"), "run", "--dir", e.dir, "--iface", "11", "--", gonet}, args...)
-		cmd := exec.CommandContext(e.step(30*time.Second), unshare, argv...)
-		cmd.Env = cleanEnv()
-		cmd.WaitDelay = 5 * time.Second
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("gonet %v: %v: %s", args, err, out)
+	for _, resolv := range []string{e.resolv, tcpResolv} {
+		run := func(args ...string) string {
+			t.Helper()
+			argv := append([]string{"-m", "sh", "-c", `mount --bind "$0" /etc/resolv.conf && exec "$@"`, resolv,
+				binPath(t, "swrap"), "run", "--dir", e.dir, "--iface", "11", "--", gonet}, args...)
+			cmd := exec.CommandContext(e.step(30*time.Second), unshare, argv...)
+			cmd.Env = cleanEnv()
+			cmd.WaitDelay = 5 * time.Second
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: gonet %v: %v: %s", filepath.Base(resolv), args, err, out)
+			}
+			return strings.TrimSpace(string(out))
 		}
-		return strings.TrimSpace(string(out))
-	}
-	if got := run("lookup", "host10"); got != "127.0.0.10 fd00::5357:5f0a" {
-		t.Errorf("lookup host10: %q, want 127.0.0.10 fd00::5357:5f0a", got)
-	}
-	if got := run("lookup", "web.example.test"); got != "127.0.0.20" {
-		t.Errorf("lookup web.example.test: %q, want 127.0.0.20", got)
-	}
-	want := sha(gonetPattern(100000))
-	f := strings.Fields(run("get", fmt.Sprintf("http://host10:%d/blob?n=100000", port)))
-	if len(f) < 3 || f[0] != "100000" || f[1] != want || !strings.HasPrefix(f[2], "127.0.0.11:") {
-		t.Errorf("get http://host10: %q, want 100000 bytes, sha256 %s, from 127.0.0.11", f, want)
+		if got := run("lookup", "host10"); got != "127.0.0.10 fd00::5357:5f0a" {
+			t.Errorf("%s: lookup host10: %q, want 127.0.0.10 fd00::5357:5f0a", filepath.Base(resolv), got)
+		}
+		if got := run("lookup", "web.example.test"); got != "127.0.0.20" {
+			t.Errorf("%s: lookup web.example.test: %q, want 127.0.0.20", filepath.Base(resolv), got)
+		}
+		want := sha(gonetPattern(100000))
+		f := strings.Fields(run("get", fmt.Sprintf("http://host10:%d/blob?n=100000", port)))
+		if len(f) < 3 || f[0] != "100000" || f[1] != want || !strings.HasPrefix(f[2], "127.0.0.11:") {
+			t.Errorf("%s: get http://host10: %q, want 100000 bytes, sha256 %s, from 127.0.0.11", filepath.Base(resolv), f, want)
+		}
 	}
 }

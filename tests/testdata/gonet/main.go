@@ -10,6 +10,8 @@
 //	                            writes a line and reads it back; prints "ok G*N"
 //	gonet echo ADDR             TCP echo server
 //	gonet hold ADDR             connects, prints "connected LOCAL", holds until stdin ends
+//	gonet udpdial RADDR MSG     net.Dial("udp"), Write MSG, Read the reply (connected UDP:
+//	                            read and write, no address); prints "LOCAL REPLY"
 //	gonet lookup NAME           prints NAME's addresses (net.LookupHost), sorted, one line
 package main
 
@@ -83,6 +85,16 @@ func main() {
 		n, from, err := pc.ReadFrom(buf)
 		check(err)
 		fmt.Printf("%s %s\n", from, buf[:n])
+	case "udpdial":
+		c, err := net.Dial("udp", os.Args[2])
+		check(err)
+		_, err = c.Write([]byte(os.Args[3]))
+		check(err)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 65536)
+		n, err := c.Read(buf)
+		check(err)
+		fmt.Printf("%s %s\n", c.LocalAddr(), buf[:n])
 	case "echo":
 		ln, err := net.Listen("tcp", os.Args[2])
 		check(err)

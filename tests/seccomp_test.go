@@ -385,10 +385,10 @@ func TestSeccompStatic(t *testing.T) {
 // UDP recvfrom are interrupted by SIGALRM every 200 µs loses no
 // connection and no datagram, and hangs nowhere (with SA_RESTART the calls
 // restart; without it recvfrom fails with EINTR and is retried). "slow":
-// a blocking connect over a link delayed by 400 ms is interrupted by one
-// signal as on Linux: EINTR after 50 ms without SA_RESTART, the attempt
-// going on (POLLOUT, SO_ERROR 0, a byte echoed after 400 ms); restarted
-// and successful with SA_RESTART.
+// a blocking connect over a link delayed by 1 s is interrupted by one
+// signal as on Linux: EINTR after 50 ms (well before the second) without
+// SA_RESTART, the attempt going on (POLLOUT, SO_ERROR 0, a byte echoed
+// after the second); restarted and successful with SA_RESTART.
 func TestSeccompSignals(t *testing.T) {
 	bin := buildStaticC(t, "sigloop")
 	for _, mode := range []string{"connect", "udp", "slow"} {
@@ -396,7 +396,7 @@ func TestSeccompSignals(t *testing.T) {
 			dir := swrapDir(t)
 			addr := "127.0.0.10"
 			if mode == "slow" {
-				startBroker(t, dir, "SWRAP_NETEM=10->11 delay=400ms")
+				startBroker(t, dir, "SWRAP_NETEM=10->11 delay=1s")
 				addr = "127.0.0.11" // the listener is host 11's
 			} else {
 				startBroker(t, dir)

@@ -9,7 +9,7 @@
  *
  *	sigloop slow PEER       blocking connects to a listener of this
  *	                        process on PEER, a host the test has put
- *	                        behind a delay of at least 300 ms: one
+ *	                        behind a delay of at least 1 s: one
  *	                        SIGALRM 50 ms in, without SA_RESTART, must
  *	                        fail the connect with EINTR at once while the
  *	                        attempt goes on (poll, SO_ERROR 0, one byte
@@ -229,7 +229,7 @@ static int run_slow(struct sockaddr_in *a)
 	int r = connect(s, (struct sockaddr *)a, sizeof(*a));
 	int e = errno;
 	double eintr_ms = ms_since(&t0);
-	if (r == 0 || e != EINTR || eintr_ms > 250) {
+	if (r == 0 || e != EINTR || eintr_ms > 800) {
 		printf("FAIL connect without SA_RESTART: %d %s after %.0f ms, want EINTR at 50 ms\n", r,
 		       r ? strerror(e) : "", eintr_ms);
 		return 1;
@@ -242,7 +242,7 @@ static int run_slow(struct sockaddr_in *a)
 		return 1;
 	}
 	double done_ms = ms_since(&t0);
-	if (done_ms < 250) {
+	if (done_ms < 900) {
 		printf("FAIL interrupted connect done after %.0f ms: the link has no delay\n", done_ms);
 		return 1;
 	}

@@ -403,11 +403,8 @@ func (c *call) wait(events int16) syscall.Errno {
 		if err == nil && n > 0 {
 			return 0
 		}
-		if !idValid(c.lfd, c.n.ID) {
-			return errGone
-		}
-		if signalPending(c.tid, c.tgid) {
-			return errRestart
+		if en := c.stillWaiting(); en != 0 {
+			return en
 		}
 	}
 }

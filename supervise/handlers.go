@@ -43,15 +43,20 @@ func (s *Supervisor) handle(n *notif) {
 		continueCall(s.listener, n.ID) // not open: the kernel says EBADF
 		return
 	}
-	defer unix.Close(fd)
 	id, err := s.classify(fd)
 	if err != nil {
+		unix.Close(fd)
 		continueCall(s.listener, n.ID) // not ours: the kernel serves it
 		return
 	}
+	// Our copy is closed before the answer (c.done): held after it, it
+	// would keep the socket alive once the program closes it (an epoll
+	// set would still report it, the broker would not see the close).
 	c := &call{s: s, n: n, tid: tid, tgid: s.tgidOf(tid), fd: fd, id: id, lfd: s.listener}
+	defer c.done()
 	var en syscall.Errno
 	if c.info, en = s.info(c.tgid, id); en != 0 {
+		c.done()
 		respond(s.listener, n.ID, 0, en)
 		return
 	}
@@ -85,6 +90,7 @@ func (s *Supervisor) handle(n *notif) {
 		if !c.info.dgram {
 			// A TCP socket's app end carries the byte stream as it
 			// is: the kernel's call is the right one.
+			c.done()
 			continueCall(s.listener, n.ID)
 			return
 		}
@@ -99,13 +105,23 @@ func (s *Supervisor) handle(n *notif) {
 			val, en = c.mmsg(false)
 		}
 	default:
+		c.done()
 		continueCall(s.listener, n.ID)
 		return
 	}
 	if c.reply {
 		return
 	}
+	c.done()
 	respond(s.listener, n.ID, val, en)
+}
+
+// done closes our copy of the caller's descriptor, once.
+func (c *call) done() {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
 }
 
 // doSocket serves socket(AF_INET/AF_INET6, ...): the broker's SOCKET,
@@ -562,6 +578,7 @@ func pktinfoOpt(level, name int) bool {
 func (c *call) getsockopt() syscall.Errno {
 	level, name, vp, lp := c.argInt(1), c.argInt(2), c.arg(3), c.arg(4)
 	if isTimeo(level, name) {
+		c.done()
 		continueCall(c.lfd, c.n.ID) // the app end's own value
 		c.reply = true
 		return 0

@@ -299,6 +299,60 @@ def m_rtt(proto):
     return m
 
 
+def seccomp_cmd(sysm, iface, cmd):
+    """cmd under `swrap run --seccomp` on the swrap system's network, as host iface."""
+    return [os.path.join(BIN, "swrap"), "run", "--seccomp", "--dir", sysm.dir, "--iface", str(iface), "--"] + cmd
+
+
+def m_rtt_seccomp(sysm, cfg):
+    """The C round-trip helper (dynamically linked) through seccomp user
+    notification instead of LD_PRELOAD, in the swrap systems' turns."""
+    if sysm.kind != "swrap":
+        raise Skip()
+    port = next_port()
+    rtt = os.path.join(HELPERS, "rtt")
+    srv = start_server(seccomp_cmd(sysm, SERVER_IFACE, [rtt, "server", "tcp", sysm.addr, str(port)]),
+                       clean_env(), "ready")
+    try:
+        out = run(seccomp_cmd(sysm, CLIENT_IFACE, [rtt, "client", "tcp", sysm.addr, str(port), str(cfg.rtts)]),
+                  clean_env(), 120)
+        srv.wait(10)
+        return {"tcp_rtt_seccomp_us": float(out.split()[0])}
+    finally:
+        kill(srv)
+
+
+def m_go(sysm, cfg):
+    """bench/gobench, a Go server and client (CGO_ENABLED=0): over kernel
+    loopback in the loopback system's turn; in the swrap systems' turns
+    through swrapnet (the Go client library), then unmodified under swrap
+    run, which supervises them through seccomp user notification."""
+    gobench = os.path.join(HELPERS, "gobench")
+    if sysm.kind not in ("loopback", "swrap"):
+        raise Skip()
+    if not os.path.exists(gobench):
+        raise RuntimeError("bin/bench/gobench missing (bench/run.sh builds it with go)")
+    secs = str(max(1, cfg.t))
+
+    def pair(suffix, wrap, extra_srv, extra_cli):
+        port = next_port()
+        addr = "%s:%d" % (sysm.addr, port)
+        srv = start_server(wrap(SERVER_IFACE, [gobench, "server", addr] + extra_srv), clean_env(), "ready")
+        try:
+            g = run(wrap(CLIENT_IFACE, [gobench, "client", addr, "bulk", secs] + extra_cli), clean_env(), 120)
+            r = run(wrap(CLIENT_IFACE, [gobench, "client", addr, "rtt", str(cfg.rtts)] + extra_cli),
+                    clean_env(), 120)
+            return {"go%s_gbps" % suffix: float(g.split()[0]), "go%s_rtt_us" % suffix: float(r.split()[0])}
+        finally:
+            kill(srv)
+
+    if sysm.kind == "loopback":
+        return pair("", lambda i, c: c, [], [])
+    res = pair("", lambda i, c: c, [sysm.dir, str(SERVER_IFACE)], [sysm.dir, str(CLIENT_IFACE)])
+    res.update(pair("_seccomp", lambda i, c: seccomp_cmd(sysm, i, c), [], []))
+    return res
+
+
 def m_relay(sysm, cfg):
     """The floor of a broker design: 1-byte round trips through a C relay
     process (bench/relay.c), measured in the loopback system's turn."""
@@ -612,6 +666,12 @@ ROWS = [
     ("redis_p16_rps", "redis-benchmark SET, 50 clients, -P 16", "req/s", True),
     ("nginx_wrk_rps", "nginx + wrk -c32, keep-alive, 612 B", "req/s", True),
     ("http_close_rps", "nginx + ab -c50, a connection per request", "req/s", True),
+    ("tcp_rtt_seccomp_us", "1-byte TCP round trip, the C program via seccomp instead of LD_PRELOAD", "µs",
+     False, "tcp_rtt_us"),
+    ("go_gbps", "Go server + Go client TCP bulk (swrap: swrapnet)", "Gbit/s", True),
+    ("go_seccomp_gbps", "Go server + Go client TCP bulk, unmodified via seccomp", "Gbit/s", True, "go_gbps"),
+    ("go_rtt_us", "Go 1-byte TCP round trip (swrap: swrapnet)", "µs", False),
+    ("go_seccomp_rtt_us", "Go 1-byte TCP round trip, unmodified via seccomp", "µs", False, "go_rtt_us"),
     ("relay_rtt_us", "floor: 1-byte round trip through a relay process (ratio to loopback TCP)", "µs", False,
      "tcp_rtt_us"),
 ]
@@ -802,7 +862,7 @@ def main():
     ap.add_argument("--redis-n", dest="redis_n", type=int, help="redis-benchmark requests (-P 16: ten times more)")
     ap.add_argument("--http-t", dest="http_t", type=int, help="wrk and ab seconds")
     ap.add_argument("--measures", default=None,
-                    help="comma-separated subset: iperf3 TCP,iperf3 UDP,TCP RTT,UDP RTT,connect cycle,"
+                    help="comma-separated subset: iperf3 TCP,iperf3 UDP,TCP RTT,UDP RTT,TCP RTT seccomp,Go,connect cycle,"
                          "relay floor,redis,nginx (default all; footprint only with all)")
     ap.add_argument("--systems", default="loopback,socket_wrapper,socket_wrapper+pcap,swrap,swrap+pcap")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
@@ -836,7 +896,8 @@ def main():
     os.chmod(tmp, 0o755)  # nginx's workers (www-data) read their files below it
     cfg.tmp = tmp
     measures = [("iperf3 TCP", m_iperf_tcp), ("iperf3 UDP", m_iperf_udp), ("TCP RTT", m_rtt("tcp")),
-                ("UDP RTT", m_rtt("udp")), ("connect cycle", m_cac), ("relay floor", m_relay),
+                ("UDP RTT", m_rtt("udp")), ("TCP RTT seccomp", m_rtt_seccomp), ("Go", m_go),
+                ("connect cycle", m_cac), ("relay floor", m_relay),
                 ("redis", m_redis), ("nginx", m_nginx)]
     if cfg.measures:
         want = cfg.measures.split(",")

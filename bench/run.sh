@@ -17,6 +17,14 @@ for p in rtt cac conns idle relay; do
 	fi
 done
 
+# the Go rows' server and client, static (CGO_ENABLED=0) so that swrap run
+# supervises them through seccomp
+if command -v go >/dev/null 2>&1; then
+	CGO_ENABLED=0 go build -o bin/bench/gobench ./bench/gobench
+else
+	echo "bench: no go: the Go rows are left out" >&2
+fi
+
 need=""
 command -v iperf3 >/dev/null 2>&1 || need="$need iperf3"
 ls /usr/lib/x86_64-linux-gnu/libsocket_wrapper.so* >/dev/null 2>&1 || need="$need libsocket-wrapper"

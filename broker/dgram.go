@@ -165,9 +165,13 @@ func (s *sock) drainDgrams(raw syscall.RawConn, ch chan struct{}) bool {
 // waiting while netstack's send buffer is full. It reports false once the
 // socket is closed.
 func (s *sock) sendDgram(msg []byte, ch chan struct{}) bool {
-	d, payload, perr := wire.ParseDgram(msg)
-	if perr != nil {
-		return true
+	var d wire.Dgram
+	payload := msg // bare: to the connected peer
+	if !s.bare.Load() {
+		var perr error
+		if d, payload, perr = wire.ParseDgram(msg); perr != nil {
+			return true
+		}
 	}
 	var opts tcpip.WriteOptions
 	if d.Peer.Family != wire.AFUnspec {
@@ -272,6 +276,10 @@ func (s *sock) readDgrams(bt *inBatch) (int, int) {
 			}
 			// An asynchronous error (ECONNREFUSED from an ICMP port
 			// unreachable): the program's next receive reports it.
+			// A bare app end cannot say it: dropped.
+			if s.bare.Load() {
+				continue
+			}
 			buf.Reset()
 			buf.Write(wire.AppendDgram(buf.AvailableBuffer(), wire.Dgram{Flags: wire.DgramError, IfIndex: uint32(errno(terr))}))
 			n++
@@ -292,6 +300,9 @@ func (s *sock) readDgrams(bt *inBatch) (int, int) {
 			d.IfIndex = uint32(cm.IPv6PacketInfo.NIC)
 		}
 		wire.AppendDgram(buf.Bytes()[:0], d)
+		if s.bare.Load() {
+			buf.Next(wire.DgramHeaderSize) // the payload alone
+		}
 		n++
 	}
 	return n, readMore
@@ -304,7 +315,10 @@ func (s *sock) readDgrams(bt *inBatch) (int, int) {
 func (s *sock) sendBatch(raw syscall.RawConn, bt *inBatch, n int) bool {
 	for i := 0; i < n; i++ {
 		b := bt.bufs[i].Bytes()
-		bt.iovs[i].Base = &b[0]
+		bt.iovs[i].Base = nil // an empty datagram of a bare app end
+		if len(b) > 0 {
+			bt.iovs[i].Base = &b[0]
+		}
 		bt.iovs[i].SetLen(len(b))
 		bt.hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &bt.iovs[i]}}
 		bt.hdrs[i].Hdr.SetIovlen(1)

@@ -28,9 +28,10 @@ import (
 type sock struct {
 	b      *Broker
 	id     uint64
-	family int32 // AF_INET or AF_INET6 (may turn AF_INET on the v4 quirk)
-	typ    int32 // SOCK_STREAM or SOCK_DGRAM
-	proto  int32 // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6)
+	family int32       // AF_INET or AF_INET6 (may turn AF_INET on the v4 quirk)
+	typ    int32       // SOCK_STREAM or SOCK_DGRAM
+	bare   atomic.Bool // UDP: the app end carries bare payloads (wire.SwrapDgramBare)
+	proto  int32       // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6)
 	// host changes at most once, when bind moves an unbound socket to
 	// another host; readers on other goroutines load it atomically.
 	host atomic.Pointer[stack.Host]

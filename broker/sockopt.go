@@ -273,6 +273,16 @@ func (s *sock) takeError() syscall.Errno {
 
 // setsockopt applies SETSOCKOPT with Linux's semantics.
 func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
+	if level == wire.SolSwrap {
+		if name != wire.SwrapDgramBare || s.typ != unix.SOCK_DGRAM {
+			return syscall.ENOPROTOOPT
+		}
+		if len(val) < 4 {
+			return syscall.EINVAL
+		}
+		s.bare.Store(ne.Uint32(val) != 0)
+		return 0
+	}
 	opts := s.ep.SocketOptions()
 	if level == unix.SOL_SOCKET && name == unix.SO_LINGER {
 		if len(val) < 8 {

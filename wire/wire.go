@@ -199,6 +199,15 @@ const MaxMessage = 64 << 10
 // ConnectNonblock in Connect.Flags asks for EINPROGRESS instead of waiting.
 const ConnectNonblock = 1
 
+// SolSwrap is the SETSOCKOPT level of swrap's own options.
+const SolSwrap = 0x5357
+
+// SwrapDgramBare, an int at level SolSwrap: 1 makes a UDP socket's app end
+// carry bare payloads, to and from the connected peer, without the
+// swrap_dgram header (the seccomp path sets it on a connected UDP socket,
+// whose read and write it does not see); 0 puts the headers back.
+const SwrapDgramBare = 1
+
 // State of a socket as STAT reports it.
 type State uint32
 

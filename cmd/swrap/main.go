@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swrap/swrap/supervise"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -45,6 +46,9 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 var errUsage = errors.New("usage")
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == supervise.HelperArg {
+		supervise.Helper() // never returns
+	}
 	os.Exit(mainArgs(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -28,7 +28,7 @@ type command struct {
 var commands = []command{
 	{
 		name:     "run",
-		synopsis: []string{"run [--iface N] [--dir D] [--pcap FILE] [--network NET] [--mtu N] -- CMD [ARGS...]"},
+		synopsis: []string{"run [--iface N] [--dir D] [--pcap FILE] [--network NET] [--mtu N] [--seccomp] -- CMD [ARGS...]"},
 		summary:  "run CMD wrapped, as host N",
 		help:     runHelp,
 		flags:    func(w io.Writer) *flag.FlagSet { fs, _ := runFlags(w); return fs },
@@ -100,6 +100,8 @@ var environment = []envVar{
 	{"NSS_WRAPPER_HOSTS", "the same, as nss_wrapper users set it."},
 	{"RESOLV_WRAPPER_HOSTS", "DNS records in resolv_wrapper's format (A, AAAA, SRV, URI, CNAME, PTR, NS, TXT, SOA; one a line); read by the broker at start."},
 	{"SWRAP_RESOLVE_OUTSIDE", "1: a name that is not in the table goes to the machine's resolver (off by default: not found)."},
+	{"SWRAP_SECCOMP", "1: swrap run wraps CMD and its whole tree through seccomp user notification instead of LD_PRELOAD (--seccomp; automatic for static and Go programs)."},
+	{"SWRAP_SUPERVISE_DEBUG", "1: under the seccomp path, swrap run logs on stderr every errno the broker answers a trapped call with."},
 	{"SWRAP_BROKER", "the swrap-broker the shim starts; default: next to the shim library, else in swrap/ beside it (an installed LIBDIR/swrap/swrap-broker), else on PATH."},
 	{"SWRAP_FABRIC_SOCKETS", "1: frames between hosts cross the hosts' unix datagram sockets in D/swrap/host/ instead of being handed over in memory inside the broker; same routing, conditions and capture, slower."},
 	{"GODEBUG", "read by the broker's Go runtime; the broker adds schedtrace=2147483647 (keeps its sysmon thread from deep sleep, for faster round trips) unless GODEBUG already sets schedtrace (schedtrace=0 opts out)."},

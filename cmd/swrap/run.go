@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/supervise"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -28,6 +29,7 @@ type runOptions struct {
 	pcap    string
 	network string
 	mtu     int
+	seccomp bool
 }
 
 // runHelp is the help of `swrap run`, before its flags.
@@ -40,9 +42,11 @@ private to CMD: it lives in a temporary directory that is removed, together
 with its broker, when CMD exits. Signals are forwarded to CMD, and swrap
 exits with CMD's status.
 
-A statically linked program or a Go program ignores LD_PRELOAD, so it
-cannot be wrapped: its sockets use the real network. swrap run warns
-about such a CMD on stderr before running it.
+A statically linked program or a Go program ignores LD_PRELOAD: swrap run
+wraps such a CMD through seccomp user notification instead, with swrap run
+itself as the supervisor (it stays CMD's parent). --seccomp (or
+SWRAP_SECCOMP=1) does that for any CMD and its whole tree, which is what a
+shell script that starts Go or static programs needs.
 `
 
 // runFlags declares the flags of `swrap run`, with defaults taken from the
@@ -60,6 +64,7 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&o.dir, "dir", os.Getenv("SOCKET_WRAPPER_DIR"), "the network's `directory` (SOCKET_WRAPPER_DIR); programs sharing it share a network.\nWithout it, a fresh temporary directory is made, and it and its broker are removed when CMD exits")
 	fs.StringVar(&o.pcap, "pcap", os.Getenv("SOCKET_WRAPPER_PCAP_FILE"), "append every frame to this pcap `file` (SOCKET_WRAPPER_PCAP_FILE)")
 	fs.StringVar(&o.network, "network", os.Getenv("SOCKET_WRAPPER_IPV4_NETWORK"), "IPv4 network: 127.0.0.0 (default) or 10.53.57.0 (SOCKET_WRAPPER_IPV4_NETWORK)")
+	fs.BoolVar(&o.seccomp, "seccomp", envTrue(os.Getenv("SWRAP_SECCOMP")), "wrap CMD and everything it runs through seccomp user notification instead of LD_PRELOAD (SWRAP_SECCOMP=1);\nautomatic for a static or Go CMD")
 	fs.IntVar(&o.mtu, "mtu", defMTU, "the fabric's IP MTU, 1280..65535 (SOCKET_WRAPPER_MTU; 0: the broker's default, 65535)")
 	fs.Usage = func() {
 		fmt.Fprint(out, runHelp, "\nFlags:\n")
@@ -108,7 +113,16 @@ func cmdRun(args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "swrap run: %v\n", err)
 		return exitError(127)
 	}
-	warnUnwrappable(path, stderr)
+	why := unwrappableFile(path)
+	useSeccomp := o.seccomp || why != ""
+	if useSeccomp && !supervise.Supported() {
+		if !o.seccomp {
+			warnUnwrappable(path, stderr)
+			useSeccomp = false
+		} else {
+			return fmt.Errorf("run: --seccomp: %s", supervise.Unsupported)
+		}
+	}
 
 	created := false
 	if o.dir == "" {
@@ -138,6 +152,16 @@ func cmdRun(args []string, stderr io.Writer) error {
 		env = setEnv(env, "SOCKET_WRAPPER_MTU", "")
 	}
 	env = setEnv(env, "SWRAP_BROKER", brokerBin)
+	if useSeccomp {
+		// The whole tree is supervised: the shim must not wrap again.
+		env = setEnv(env, "LD_PRELOAD", removePreload(os.Getenv("LD_PRELOAD"), shim))
+		env = setEnv(env, "SWRAP_SECCOMP", "1")
+		cleanup := ""
+		if created {
+			cleanup = o.dir
+		}
+		return runSupervised(path, argv, env, o, brokerBin, cleanup, stderr)
+	}
 	env = setEnv(env, "LD_PRELOAD", prependPreload(os.Getenv("LD_PRELOAD"), shim))
 
 	if !created {
@@ -151,9 +175,37 @@ func cmdRun(args []string, stderr io.Writer) error {
 // runChild runs CMD as a child, forwarding signals, then stops the broker of
 // the private directory dir, removes dir, and exits as CMD did.
 func runChild(path string, argv, env []string, dir string, stderr io.Writer) error {
-	defer os.RemoveAll(dir)
-	cmd := &exec.Cmd{Path: path, Args: argv, Env: env,
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	cmd := &exec.Cmd{Path: path, Args: argv, Env: env}
+	return waitChild(cmd, nil, dir, stderr)
+}
+
+// runSupervised runs CMD under seccomp user notification, this process
+// being the supervisor; cleanup is the private directory to remove after
+// ("" none).
+func runSupervised(path string, argv, env []string, o *runOptions, brokerBin, cleanup string, stderr io.Writer) error {
+	sup, err := supervise.New(supervise.Config{Dir: o.dir, Broker: brokerBin, Pcap: o.pcap, Stderr: stderr})
+	if err != nil {
+		if cleanup != "" {
+			os.RemoveAll(cleanup)
+		}
+		return fmt.Errorf("run: %v", err)
+	}
+	defer sup.Close()
+	cmd, err := sup.Command(path, argv, env)
+	if err != nil {
+		return fmt.Errorf("run: %v", err)
+	}
+	return waitChild(cmd, func() error { return sup.Attach(cmd) }, cleanup, stderr)
+}
+
+// waitChild starts cmd with our stdio, calls attach (if not nil) once it
+// has started, forwards signals, and waits; then, when dir is not "", it
+// stops dir's broker and removes dir. It exits as CMD did.
+func waitChild(cmd *exec.Cmd, attach func() error, dir string, stderr io.Writer) error {
+	if dir != "" {
+		defer os.RemoveAll(dir)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 
 	// Signals are forwarded to CMD. SIGINT and SIGQUIT typed at the terminal
 	// already reach CMD, which shares our foreground process group, so they
@@ -163,8 +215,20 @@ func runChild(path string, argv, env []string, dir string, stderr io.Writer) err
 		syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM)
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
-		stopBroker(dir, stderr)
+		if dir != "" {
+			stopBroker(dir, stderr)
+		}
 		return fmt.Errorf("run: %v", err)
+	}
+	if attach != nil {
+		if err := attach(); err != nil {
+			// The helper gives up without running CMD.
+			cmd.Wait()
+			if dir != "" {
+				stopBroker(dir, stderr)
+			}
+			return fmt.Errorf("run: %v", err)
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -182,8 +246,10 @@ func runChild(path string, argv, env []string, dir string, stderr io.Writer) err
 	}()
 	err := cmd.Wait()
 	close(done)
-	stopBroker(dir, stderr)
-	os.RemoveAll(dir)
+	if dir != "" {
+		stopBroker(dir, stderr)
+		os.RemoveAll(dir)
+	}
 
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -329,6 +395,26 @@ func prependPreload(cur, lib string) string {
 		return lib
 	}
 	return lib + ":" + cur
+}
+
+// removePreload takes lib out of an LD_PRELOAD list.
+func removePreload(cur, lib string) string {
+	var keep []string
+	for _, f := range strings.FieldsFunc(cur, func(r rune) bool { return r == ':' || r == ' ' }) {
+		if f != lib {
+			keep = append(keep, f)
+		}
+	}
+	return strings.Join(keep, ":")
+}
+
+// envTrue reads a boolean environment variable: set, and not 0/false/no.
+func envTrue(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
 }
 
 // setEnv sets key=value in env (replacing every earlier setting); an empty

@@ -14,9 +14,21 @@ const (
 	reasonGo     = "a Go program: Go makes its system calls itself, not through libc, so LD_PRELOAD cannot reach it"
 )
 
+// unwrappableFile is unwrappable for the file at path ("" when it cannot
+// be read or is not ELF).
+func unwrappableFile(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	return unwrappable(f)
+}
+
 // warnUnwrappable tells stderr, before CMD runs, when the program at path is
 // one the preload shim cannot wrap: the user would otherwise see it use the
-// real network without a word. A file that cannot be read or is not ELF
+// real network without a word. Only where the seccomp path is not
+// available (supervise.Supported), which otherwise wraps such a program. A file that cannot be read or is not ELF
 // (a script, say) gets no warning; exec reports its own errors.
 func warnUnwrappable(path string, stderr io.Writer) {
 	f, err := os.Open(path)

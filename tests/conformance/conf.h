@@ -23,7 +23,8 @@
  *   CONF_CLOSED_PORT  optional: a TCP port with no listener. Without it the
  *                     program reserves one itself with a bound socket that
  *                     never listens, which is safe under parallel runs.
- *   CONF_EXPECT_SWRAP =1: abort unless the swrap shim is active, so that a
+ *   CONF_EXPECT_SWRAP =1: abort unless the swrap shim is active (=seccomp:
+ *                     unless a seccomp filter is, for swrap's seccomp path), so that a
  *                     shim failure can never send packets anywhere real.
  *
  * Network safety: without CONF_EXPECT_SWRAP=1 the addresses must be
@@ -520,6 +521,21 @@ CONF_FN void conf_init(const char *prog)
 		if (enabled == NULL || !enabled()) {
 			fprintf(stderr, "%s: CONF_EXPECT_SWRAP=1 but socket_wrapper_enabled() is %s; aborting\n",
 				prog, enabled ? "false" : "missing");
+			abort();
+		}
+	} else if (ex && strcmp(ex, "seccomp") == 0) {
+		/* A static program under swrap's seccomp supervisor: no shim
+		 * to ask, but the filter shows in /proc (mode 2: filter). */
+		FILE *f = fopen("/proc/self/status", "r");
+		char line[256];
+		bool filtered = false;
+		while (f && fgets(line, sizeof(line), f))
+			if (strcmp(line, "Seccomp:\t2\n") == 0)
+				filtered = true;
+		if (f)
+			fclose(f);
+		if (!filtered) {
+			fprintf(stderr, "%s: CONF_EXPECT_SWRAP=seccomp but no seccomp filter is installed; aborting\n", prog);
 			abort();
 		}
 	} else if (!loopback4(conf_addr4) || !loopback4(conf_peer4) || !IN6_IS_ADDR_LOOPBACK(&conf_addr6)) {

@@ -1,0 +1,482 @@
+package supervise
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/wire"
+)
+
+// debug logs every errno the broker answers (SWRAP_SUPERVISE_DEBUG=1).
+var debug = os.Getenv("SWRAP_SUPERVISE_DEBUG") == "1"
+
+// Config says which network the supervised programs join.
+type Config struct {
+	Dir    string    // SOCKET_WRAPPER_DIR
+	Broker string    // swrap-broker, started on demand like the shim does
+	Pcap   string    // SOCKET_WRAPPER_PCAP_FILE, passed in HELLO ("" none)
+	Stderr io.Writer // where problems are told (nil: os.Stderr)
+}
+
+// Supervisor serves the seccomp notifications of one program tree.
+type Supervisor struct {
+	cfg      Config
+	listener int
+	pending  *pendingHelper
+	inst     string // the broker's instance, from HELLO
+	keep     *ctl   // held for the supervisor's life: the broker sees a client
+
+	mu        sync.Mutex
+	procs     map[int]*proc        // by thread group id
+	tgids     map[int]int          // thread id -> thread group id
+	socks     map[uint64]sockInfo  // what each wrapped socket is
+	fill      map[uint64]int       // SO_SNDBUF to restore once a connect is over
+	listeners map[uint64]bool      // sockets known to listen
+	pktinfo   map[uint64]uint8     // 1: IP_PKTINFO set, 2: IPV6_RECVPKTINFO set
+	bare      map[uint64]wire.Addr // connected UDP sockets with bare app ends: their peers
+	done      bool
+}
+
+// sockInfo is what the supervisor knows of a wrapped socket.
+type sockInfo struct {
+	family int
+	dgram  bool
+}
+
+// proc is one supervised process: its control connections carry its pid,
+// so the broker's STATUS shows whose sockets are whose.
+type proc struct {
+	tgid int
+	comm string
+	idle []*ctl
+}
+
+// New connects to the broker serving cfg.Dir, starting one if none runs.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	s := &Supervisor{cfg: cfg, listener: -1, procs: map[int]*proc{}, tgids: map[int]int{},
+		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]uint8{}, bare: map[uint64]wire.Addr{}}
+	c, err := s.dialStart(os.Getpid(), "swrap")
+	if err != nil {
+		return nil, err
+	}
+	s.keep = c
+	return s, nil
+}
+
+// Close stops serving. Calls still trapped afterwards fail (ENOSYS).
+func (s *Supervisor) Close() {
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+}
+
+// serve receives notifications until no supervised task is left, each one
+// served by a goroutine of its own.
+func (s *Supervisor) serve() {
+	pfd := []unix.PollFd{{Fd: int32(s.listener), Events: unix.POLLIN}}
+	for {
+		s.mu.Lock()
+		done := s.done
+		s.mu.Unlock()
+		if done {
+			unix.Close(s.listener)
+			return
+		}
+		n, err := unix.Poll(pfd, 500)
+		if err == unix.EINTR || n == 0 {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if pfd[0].Revents&unix.POLLIN == 0 {
+			if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+				return // every supervised task is gone
+			}
+			continue
+		}
+		nt := new(notif)
+		if err := recvNotif(s.listener, nt); err != nil {
+			continue // ENOENT: the caller went away meanwhile
+		}
+		go s.handle(nt)
+	}
+}
+
+// ---------------------------------------------------------------- broker
+
+// ctl is one control connection.
+type ctl struct {
+	fd  int
+	buf []byte
+}
+
+func (s *Supervisor) dial(pid int, comm string) (*ctl, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(s.cfg.Dir, wire.SubDir, wire.CtlSock)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	c := &ctl{fd: fd, buf: make([]byte, wire.MaxMessage)}
+	hello := wire.Hello{PID: uint32(pid), Comm: comm, Pcap: s.cfg.Pcap}
+	rep, rfd, err := c.roundTrip(wire.OpHello, 0, hello.Encode())
+	if rfd >= 0 {
+		unix.Close(rfd)
+	}
+	if err == nil && rep.Err != 0 {
+		err = rep.Err
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("HELLO: %w", err)
+	}
+	hr, err := wire.ParseHelloRep(rep.Body)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	s.mu.Lock()
+	s.inst = hr.Instance
+	s.mu.Unlock()
+	return c, nil
+}
+
+// dialStart is dial that starts a broker when none answers, as the shim
+// does: `swrap-broker --on-demand --dir DIR`, detached.
+func (s *Supervisor) dialStart(pid int, comm string) (*ctl, error) {
+	c, err := s.dial(pid, comm)
+	if err == nil {
+		return c, nil
+	}
+	if s.cfg.Broker == "" {
+		return nil, fmt.Errorf("supervise: no broker at %s: %w", s.cfg.Dir, err)
+	}
+	cmd := exec.Command(s.cfg.Broker, "--on-demand", "--dir", s.cfg.Dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LD_PRELOAD=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("supervise: starting %s: %w", s.cfg.Broker, err)
+	}
+	go cmd.Wait() // reaped when it exits; it is not waited for otherwise
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err = s.dial(pid, comm); err == nil {
+			return c, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("supervise: the broker did not answer at %s: %w", s.cfg.Dir, err)
+}
+
+// roundTrip sends one request and reads its reply (and an fd, if one came).
+func (c *ctl) roundTrip(op wire.Op, sock uint64, body []byte) (wire.Reply, int, error) {
+	if err := c.send(op, sock, body); err != nil {
+		return wire.Reply{}, -1, err
+	}
+	return c.recv()
+}
+
+// send sends one request.
+func (c *ctl) send(op wire.Op, sock uint64, body []byte) error {
+	msg := wire.AppendRequest(nil, op, sock, body)
+	for {
+		_, err := unix.Write(c.fd, msg)
+		if err == unix.EINTR {
+			continue
+		}
+		return err
+	}
+}
+
+// recv reads one reply (and an fd, if one came).
+func (c *ctl) recv() (wire.Reply, int, error) {
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(c.fd, c.buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return wire.Reply{}, -1, err
+		}
+		if n == 0 {
+			return wire.Reply{}, -1, syscall.ECONNRESET
+		}
+		fd := takeFDs(oob[:oobn])
+		rep, err := wire.ParseReply(c.buf[:n])
+		if err != nil {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			return wire.Reply{}, -1, err
+		}
+		rep.Body = append([]byte(nil), rep.Body...)
+		return rep, fd, nil
+	}
+}
+
+// takeFDs returns the first fd passed in oob (-1 if none), closing others.
+func takeFDs(oob []byte) int {
+	fd := -1
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return -1
+	}
+	for i := range msgs {
+		fds, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			continue
+		}
+		for _, f := range fds {
+			if fd < 0 {
+				fd = f
+			} else {
+				unix.Close(f)
+			}
+		}
+	}
+	return fd
+}
+
+// call makes one request for process tgid. An errno reply is returned as
+// rep.Err with a nil error; a broker that is gone is ENETDOWN.
+func (s *Supervisor) call(tgid int, op wire.Op, sock uint64, body []byte) (wire.Reply, int, syscall.Errno) {
+	c, err := s.getCtl(tgid)
+	if err != nil {
+		return wire.Reply{}, -1, syscall.ENETDOWN
+	}
+	rep, fd, err := c.roundTrip(op, sock, body)
+	if debug && err == nil && rep.Err != 0 {
+		fmt.Fprintf(os.Stderr, "swrap supervise: pid %d %v sock %x: %v\n", tgid, op, sock, rep.Err)
+	}
+	if err != nil {
+		unix.Close(c.fd)
+		return wire.Reply{}, -1, syscall.ENETDOWN
+	}
+	s.putCtl(tgid, c)
+	if rep.Err != 0 && fd >= 0 {
+		unix.Close(fd)
+		fd = -1
+	}
+	return rep, fd, rep.Err
+}
+
+// callWaiting is call for a request the broker answers only when it is
+// done (a blocking connect): while the reply is owed, ready is asked every
+// waitTick whether to go on waiting. When it answers an errno (a signal is
+// due, the caller is gone), the connection, whose reply is still owed, is
+// dropped and that errno returned; the broker goes on with the request, as
+// Linux goes on with an interrupted connect.
+func (s *Supervisor) callWaiting(tgid int, op wire.Op, sock uint64, body []byte, ready func() syscall.Errno) (wire.Reply, syscall.Errno) {
+	c, err := s.getCtl(tgid)
+	if err != nil {
+		return wire.Reply{}, syscall.ENETDOWN
+	}
+	if err := c.send(op, sock, body); err != nil {
+		unix.Close(c.fd)
+		return wire.Reply{}, syscall.ENETDOWN
+	}
+	for {
+		p := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(p, waitTick); err == nil && n > 0 {
+			break
+		}
+		if en := ready(); en != 0 {
+			unix.Close(c.fd)
+			return wire.Reply{}, en
+		}
+	}
+	rep, fd, err := c.recv()
+	if err != nil {
+		unix.Close(c.fd)
+		return wire.Reply{}, syscall.ENETDOWN
+	}
+	s.putCtl(tgid, c)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	return rep, rep.Err
+}
+
+func (s *Supervisor) getCtl(tgid int) (*ctl, error) {
+	s.mu.Lock()
+	p := s.procs[tgid]
+	if p == nil {
+		p = &proc{tgid: tgid, comm: procComm(tgid)}
+		s.procs[tgid] = p
+		if len(s.procs) > 256 {
+			s.reapLocked()
+		}
+	}
+	if n := len(p.idle); n > 0 {
+		c := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		s.mu.Unlock()
+		return c, nil
+	}
+	comm := p.comm
+	s.mu.Unlock()
+	return s.dialStart(tgid, comm)
+}
+
+func (s *Supervisor) putCtl(tgid int, c *ctl) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.procs[tgid]; p != nil && len(p.idle) < 4 {
+		p.idle = append(p.idle, c)
+		return
+	}
+	unix.Close(c.fd)
+}
+
+// reapLocked forgets processes that have exited.
+func (s *Supervisor) reapLocked() {
+	for tgid, p := range s.procs {
+		if unix.Kill(tgid, 0) == unix.ESRCH {
+			for _, c := range p.idle {
+				unix.Close(c.fd)
+			}
+			delete(s.procs, tgid)
+		}
+	}
+	for tid, tgid := range s.tgids {
+		if unix.Kill(tgid, 0) == unix.ESRCH {
+			delete(s.tgids, tid)
+		}
+	}
+}
+
+// ------------------------------------------------------------- processes
+
+func procComm(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
+}
+
+// tgidOf returns the process of thread tid.
+func (s *Supervisor) tgidOf(tid int) int {
+	s.mu.Lock()
+	g, ok := s.tgids[tid]
+	s.mu.Unlock()
+	if ok {
+		return g
+	}
+	g = tid
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid)); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Tgid:"); ok {
+				if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+					g = n
+				}
+				break
+			}
+		}
+	}
+	s.mu.Lock()
+	s.tgids[tid] = g
+	s.mu.Unlock()
+	return g
+}
+
+// ifaceOf reads SOCKET_WRAPPER_DEFAULT_IFACE from the environment process
+// pid started with (1 when unset or invalid, as the shim does).
+func ifaceOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return 1
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("SOCKET_WRAPPER_DEFAULT_IFACE=")); ok {
+			if n, err := strconv.Atoi(string(v)); err == nil && addrplan.ValidHost(n) {
+				return n
+			}
+		}
+	}
+	return 1
+}
+
+// pidfdThread is PIDFD_THREAD: a pidfd for a thread, not only a leader.
+const pidfdThread = unix.O_EXCL
+
+// takeFD returns a copy of thread tid's descriptor fd.
+func takeFD(tid, fd int) (int, error) {
+	pidfd, err := unix.PidfdOpen(tid, pidfdThread)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(pidfd)
+	return unix.PidfdGetfd(pidfd, fd, 0)
+}
+
+// errUnwrapped marks a descriptor that is not a wrapped socket.
+var errUnwrapped = errors.New("not a wrapped socket")
+
+// classify says whether our copy fd is a wrapped socket of our broker,
+// and which.
+func (s *Supervisor) classify(fd int) (uint64, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, errUnwrapped
+	}
+	su, ok := sa.(*unix.SockaddrUnix)
+	if !ok {
+		return 0, errUnwrapped
+	}
+	inst, id, ok := wire.ParseSocketName(su.Name)
+	s.mu.Lock()
+	mine := s.inst
+	s.mu.Unlock()
+	if !ok || inst != mine {
+		return 0, errUnwrapped
+	}
+	return id, nil
+}
+
+// info returns what socket id is, asking the broker (STAT) once.
+func (s *Supervisor) info(tgid int, id uint64) (sockInfo, syscall.Errno) {
+	s.mu.Lock()
+	si, ok := s.socks[id]
+	s.mu.Unlock()
+	if ok {
+		return si, 0
+	}
+	rep, _, en := s.call(tgid, wire.OpStat, id, nil)
+	if en != 0 {
+		return sockInfo{}, en
+	}
+	st, err := wire.ParseStatRep(rep.Body)
+	if err != nil {
+		return sockInfo{}, syscall.EPROTO
+	}
+	si = sockInfo{family: int(st.Family), dgram: st.Type == unix.SOCK_DGRAM}
+	s.mu.Lock()
+	s.socks[id] = si
+	s.mu.Unlock()
+	return si, 0
+}

@@ -122,7 +122,9 @@ func filterProgram() ([]unix.SockFilter, error) {
 	for _, r := range trapIoctls {
 		a.jeq(r, "notify", "")
 	}
-	a.ret(unix.SECCOMP_RET_ALLOW)
+	// SIOCGIF*: the emulated interface's (ifioctl.go).
+	a.jge(ifReqFirst, "", "allow")
+	a.jge(ifReqLast+1, "allow", "notify")
 
 	// socket(domain, ...): only the internet families.
 	a.label("socket")

@@ -38,6 +38,10 @@ func (s *Supervisor) handle(n *notif) {
 		s.doSocket(n)
 		return
 	}
+	if nr == unix.SYS_IOCTL && ifReq(uint32(n.Data.Args[1])) {
+		s.doIfIoctl(n) // on any socket, wrapped or not
+		return
+	}
 	fd, err := takeFD(tid, int(int32(n.Data.Args[0])))
 	if err != nil {
 		continueCall(s.listener, n.ID) // not open: the kernel says EBADF

@@ -37,6 +37,7 @@ type Supervisor struct {
 	listener int
 	pending  *pendingHelper
 	inst     string // the broker's instance, from HELLO
+	mtuVal   uint32 // the broker's MTU, from HELLO
 	keep     *ctl   // held for the supervisor's life: the broker sees a client
 
 	mu        sync.Mutex
@@ -159,6 +160,7 @@ func (s *Supervisor) dial(pid int, comm string) (*ctl, error) {
 	}
 	s.mu.Lock()
 	s.inst = hr.Instance
+	s.mtuVal = hr.MTU
 	s.mu.Unlock()
 	return c, nil
 }
@@ -421,6 +423,13 @@ func ifaceOf(pid int) int {
 		}
 	}
 	return 1
+}
+
+// mtu is the broker's MTU (the emulated interface's).
+func (s *Supervisor) mtu() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mtuVal
 }
 
 // envOf reads variable key of the environment process pid started with.

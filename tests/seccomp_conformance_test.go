@@ -23,13 +23,9 @@ func seccompDeviations() map[string]knownDeviation {
 	// A TCP socket is a kernel TCP socket until its first stopped call
 	// (supervise/placeholder.go): Linux's own poll answer.
 	delete(d, "poll_fresh_tcp")
-	why := "the emulated interface (NETLINK_ROUTE, SIOCGIF* ioctls) is the shim's; under seccomp the kernel answers with the real lo"
+	why := "the emulated interface's NETLINK_ROUTE is the shim's; under seccomp the kernel answers with the real lo (the SIOCGIF* ioctls are stopped and answered as the shim does)"
 	d["nl_addr4_dump"] = knownDeviation{"done=1 self4=1 prefix8=1 bad_seq=0 err=none", "done=1 self4=0 prefix8=0 bad_seq=0 err=none", why}
 	d["nl_addr6_dump"] = knownDeviation{"done=1 self6=1 bad_seq=0 err=none", "done=1 self6=0 bad_seq=0 err=none", why}
-	d["siocgifaddr"] = knownDeviation{"0 SELF4", "ENOTTY AF0", why + " (ioctl on a wrapped socket is the unix socket's)"}
-	d["siocgifnetmask"] = knownDeviation{"0 /8", "ENOTTY other", why}
-	d["siocgifaddr_bad"] = knownDeviation{"ENODEV", "ENOTTY", why}
-	d["siocgifconf_one"] = knownDeviation{"0 len=40 same=1 SELF4", "0 len=40 same=1 OTHER4(127.0.0.1)", why}
 	// glibc sorts getaddrinfo's answers (RFC 6724) by the source address
 	// a UDP connect to each one yields. Under the preload path those
 	// connects are glibc's internal calls, which the shim does not see;

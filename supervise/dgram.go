@@ -38,6 +38,9 @@ func (c *call) sendDgram(d wire.Dgram, payload []byte, flags int) (int64, syscal
 	if len(payload) > 65507 && c.info.family == unix.AF_INET || len(payload) > 65527 {
 		return 0, unix.EMSGSIZE
 	}
+	if c.broadcastDenied(d.Peer) {
+		return 0, unix.EACCES
+	}
 	msg := append(wire.AppendDgram(nil, d), payload...)
 	if peer, ok := c.barePeer(); ok {
 		// Connected, bare: only to the peer (see setBare).
@@ -63,6 +66,22 @@ func (c *call) sendDgram(d wire.Dgram, payload []byte, flags int) (int64, syscal
 		}
 		return int64(len(payload)), 0
 	}
+}
+
+// broadcastDenied says whether a is a broadcast address (255.255.255.255
+// or the network's, as the shim's swrap_addr_is_broadcast) and the socket
+// lacks SO_BROADCAST: Linux fails such a send with EACCES before anything
+// is sent.
+func (c *call) broadcastDenied(a wire.Addr) bool {
+	if a.Family != wire.AFInet || !a.IP.Is4() {
+		return false
+	}
+	b := a.IP.As4()
+	if b[1] != 255 || b[2] != 255 || b[3] != 255 || (b[0] != 255 && b[0] != planOf(c.tgid).Network4().As4()[0]) {
+		return false
+	}
+	rep, en := c.req(wire.OpGetSockOpt, wire.SockOpt{Level: unix.SOL_SOCKET, Name: unix.SO_BROADCAST, OptLen: 4}.Encode())
+	return en == 0 && len(rep.Body) >= 4 && ne.Uint32(rep.Body) == 0
 }
 
 // recvDgram receives one datagram from the app end, waiting unless the
@@ -342,7 +361,10 @@ func (c *call) mmsg(send bool) (int64, syscall.Errno) {
 	for i := uint64(0); i < vlen; i++ {
 		mp := vp + 64*i
 		f := flags
-		if !send && i > 0 {
+		if !send && i > 0 && (flags&unix.MSG_WAITFORONE != 0 || c.arg(4) != 0) {
+			// Without MSG_WAITFORONE and a timeout Linux waits for
+			// every message; the timeout is not kept, so with one
+			// only the first is waited for.
 			f |= unix.MSG_DONTWAIT
 		}
 		var n int64

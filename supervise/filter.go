@@ -111,8 +111,20 @@ func filterProgram() ([]unix.SockFilter, error) {
 	a.jeq(unix.SYS_SOCKET, "socket", "")
 	a.jeq(unix.SYS_SENDTO, "addr4", "")
 	a.jeq(unix.SYS_RECVFROM, "addr4", "")
+	a.jeq(unix.SYS_IOCTL, "ioctl", "")
 	a.jeq(unix.SYS_IO_URING_SETUP, "enosys", "")
 	a.ret(unix.SECCOMP_RET_ALLOW)
+
+	// ioctl(fd, request, ...): only the requests in trapIoctls (the
+	// kernel takes the request as an unsigned int: the low word).
+	a.label("ioctl")
+	a.ld(offArgLo(1))
+	for _, r := range trapIoctls {
+		a.jeq(r, "notify", "")
+	}
+	// SIOCGIF*: the emulated interface's (ifioctl.go).
+	a.jge(ifReqFirst, "", "allow")
+	a.jge(ifReqLast+1, "allow", "notify")
 
 	// socket(domain, ...): only the internet families.
 	a.label("socket")

@@ -38,6 +38,10 @@ func (s *Supervisor) handle(n *notif) {
 		s.doSocket(n)
 		return
 	}
+	if nr == unix.SYS_IOCTL && ifReq(uint32(n.Data.Args[1])) {
+		s.doIfIoctl(n) // on any socket, wrapped or not
+		return
+	}
 	fd, err := takeFD(tid, int(int32(n.Data.Args[0])))
 	if err != nil {
 		continueCall(s.listener, n.ID) // not open: the kernel says EBADF
@@ -45,9 +49,33 @@ func (s *Supervisor) handle(n *notif) {
 	}
 	id, err := s.classify(fd)
 	if err != nil {
+		h := s.placeholderOf(fd)
+		if h == nil {
+			unix.Close(fd)
+			continueCall(s.listener, n.ID) // not ours: the kernel serves it
+			return
+		}
+		if dataCall(nr) {
+			unix.Close(fd)
+			if fastOpen(n) {
+				// It would connect the placeholder for real; TCP
+				// Fast Open is not emulated.
+				respond(s.listener, n.ID, 0, unix.EOPNOTSUPP)
+				return
+			}
+			continueCall(s.listener, n.ID) // ENOTCONN, EPIPE: the kernel's
+			return
+		}
+		app, nid, en := s.swap(n, tid, s.tgidOf(tid), h, fd, int(int32(n.Data.Args[0])))
 		unix.Close(fd)
-		continueCall(s.listener, n.ID) // not ours: the kernel serves it
-		return
+		if en == errGone {
+			return
+		}
+		if en != 0 {
+			respond(s.listener, n.ID, 0, en)
+			return
+		}
+		fd, id = app, nid
 	}
 	// Our copy is closed before the answer (c.done): held after it, it
 	// would keep the socket alive once the program closes it (an epoll
@@ -82,6 +110,8 @@ func (s *Supervisor) handle(n *notif) {
 		en = c.setsockopt()
 	case unix.SYS_SHUTDOWN:
 		en = c.shutdown()
+	case unix.SYS_IOCTL:
+		val, en = c.ioctl()
 	case unix.SYS_SENDTO:
 		val, en = c.sendto()
 	case unix.SYS_RECVFROM:
@@ -116,6 +146,31 @@ func (s *Supervisor) handle(n *notif) {
 	respond(s.listener, n.ID, val, en)
 }
 
+// dataCall says whether system call nr moves data (and so is answered by
+// the kernel on a placeholder, as on any unconnected TCP socket; so is
+// an ioctl's queue size).
+func dataCall(nr int) bool {
+	switch nr {
+	case unix.SYS_SENDTO, unix.SYS_RECVFROM, unix.SYS_SENDMSG, unix.SYS_RECVMSG, unix.SYS_SENDMMSG, unix.SYS_RECVMMSG, unix.SYS_IOCTL:
+		return true
+	}
+	return false
+}
+
+// fastOpen says whether a send call asks for MSG_FASTOPEN (sendto's
+// flags are argument 3, sendmsg's 2; sendmmsg's per-message flags are
+// argument 3 too).
+func fastOpen(n *notif) bool {
+	var fl uint64
+	switch int(n.Data.Nr) {
+	case unix.SYS_SENDTO, unix.SYS_SENDMMSG:
+		fl = n.Data.Args[3]
+	case unix.SYS_SENDMSG:
+		fl = n.Data.Args[2]
+	}
+	return fl&unix.MSG_FASTOPEN != 0
+}
+
 // done closes our copy of the caller's descriptor, once.
 func (c *call) done() {
 	if c.fd >= 0 {
@@ -131,6 +186,16 @@ func (s *Supervisor) doSocket(n *notif) {
 	base := typ &^ (unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC)
 	if base != unix.SOCK_STREAM && base != unix.SOCK_DGRAM {
 		continueCall(s.listener, n.ID) // raw sockets: as the shim, the kernel's
+		return
+	}
+	if base == unix.SOCK_STREAM {
+		ph, en := s.newPlaceholder(domain, typ&^unix.SOCK_CLOEXEC, proto)
+		if en != 0 {
+			respond(s.listener, n.ID, 0, en)
+			return
+		}
+		defer unix.Close(ph)
+		installFD(s.listener, n.ID, ph, typ&unix.SOCK_CLOEXEC != 0)
 		return
 	}
 	tgid := s.tgidOf(int(n.PID))

@@ -96,6 +96,19 @@ func continueCall(fd int, id uint64) error {
 // signals blocked the wait cannot be interrupted.
 func addFDSend(fd int, id uint64, src int, cloexec bool) (int, error) {
 	a := notifAddFD{ID: id, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, SrcFD: uint32(src)}
+	return addFDIoctl(fd, a, cloexec)
+}
+
+// addFD installs our fd src in the caller at descriptor number newfd,
+// replacing what was there (SECCOMP_ADDFD_FLAG_SETFD); the call stays
+// unanswered. Signals are blocked as in addFDSend: an interrupted wait
+// withdraws the descriptor, and the restarted ioctl would do it again.
+func addFD(fd int, id uint64, src, newfd int, cloexec bool) (int, error) {
+	a := notifAddFD{ID: id, Flags: unix.SECCOMP_ADDFD_FLAG_SETFD, SrcFD: uint32(src), NewFD: uint32(newfd)}
+	return addFDIoctl(fd, a, cloexec)
+}
+
+func addFDIoctl(fd int, a notifAddFD, cloexec bool) (int, error) {
 	if cloexec {
 		a.NewFDFlags = unix.O_CLOEXEC
 	}

@@ -37,6 +37,7 @@ type Supervisor struct {
 	listener int
 	pending  *pendingHelper
 	inst     string // the broker's instance, from HELLO
+	mtuVal   uint32 // the broker's MTU, from HELLO
 	keep     *ctl   // held for the supervisor's life: the broker sees a client
 
 	mu        sync.Mutex
@@ -47,6 +48,7 @@ type Supervisor struct {
 	listeners map[uint64]bool      // sockets known to listen
 	pktinfo   map[uint64]uint8     // 1: IP_PKTINFO set, 2: IPV6_RECVPKTINFO set
 	bare      map[uint64]wire.Addr // connected UDP sockets with bare app ends: their peers
+	holders   map[uint64]*holder   // TCP placeholders by inode (placeholder.go)
 	done      bool
 }
 
@@ -70,7 +72,8 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg.Stderr = os.Stderr
 	}
 	s := &Supervisor{cfg: cfg, listener: -1, procs: map[int]*proc{}, tgids: map[int]int{},
-		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]uint8{}, bare: map[uint64]wire.Addr{}}
+		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]uint8{}, bare: map[uint64]wire.Addr{},
+		holders: map[uint64]*holder{}}
 	c, err := s.dialStart(os.Getpid(), "swrap")
 	if err != nil {
 		return nil, err
@@ -157,6 +160,7 @@ func (s *Supervisor) dial(pid int, comm string) (*ctl, error) {
 	}
 	s.mu.Lock()
 	s.inst = hr.Instance
+	s.mtuVal = hr.MTU
 	s.mu.Unlock()
 	return c, nil
 }
@@ -419,6 +423,36 @@ func ifaceOf(pid int) int {
 		}
 	}
 	return 1
+}
+
+// mtu is the broker's MTU (the emulated interface's).
+func (s *Supervisor) mtu() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mtuVal
+}
+
+// envOf reads variable key of the environment process pid started with.
+func envOf(pid int, key string) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return ""
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte(key+"=")); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// planOf is the address plan of process pid (SOCKET_WRAPPER_IPV4_NETWORK).
+func planOf(pid int) addrplan.Plan {
+	p, err := addrplan.New(envOf(pid, "SOCKET_WRAPPER_IPV4_NETWORK"))
+	if err != nil {
+		return addrplan.Default
+	}
+	return p
 }
 
 // pidfdThread is PIDFD_THREAD: a pidfd for a thread, not only a leader.

@@ -500,3 +500,25 @@ func TestSeccompNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSeccompPlaceholder: a fresh TCP socket under the seccomp path is a
+// kernel TCP placeholder (recv ENOTCONN, write EPIPE, as Linux), and its
+// first stopped call swaps in the broker's socket at the same descriptor:
+// close-on-exec kept; a dup made before the swap is the same socket (its
+// port); a forked child's non-blocking connect on an inherited placeholder
+// is EINPROGRESS (O_NONBLOCK kept), and the parent's copy is then that
+// connection (its port is the peer port the listener accepted).
+func TestSeccompPlaceholder(t *testing.T) {
+	bin := buildStaticC(t, "placeholder")
+	dir := swrapDir(t)
+	startBroker(t, dir)
+	ctx := testCtx(t, 60*time.Second)
+	out, err := swrapRunCmd(ctx, t, dir, 10, nil, nil, bin).Output()
+	want := "recv=ENOTCONN write=EPIPE listen=1 cloexec=1 dup_same=1 dup_cloexec=0 child_nonblock_connect=1 accepted=1 parent_copy_connected=1\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("placeholder: %v:\n got %q\nwant %q", err, out, want)
+	}
+	if !hostSeen(t, dir, 10) {
+		t.Errorf("the broker has no host 10: the program did not use the emulated network")
+	}
+}

@@ -106,7 +106,7 @@ func (c *call) recvDgram(flags int) (wire.Dgram, []byte, syscall.Errno) {
 			return wire.Dgram{}, nil, err.(syscall.Errno)
 		}
 		if peer, ok := c.barePeer(); ok {
-			return c.bareDgram(peer), buf[:n], 0
+			return c.bareDgram(c.dnsPeer(peer)), buf[:n], 0
 		}
 		d, payload, perr := wire.ParseDgram(buf[:n])
 		if perr != nil {
@@ -115,6 +115,7 @@ func (c *call) recvDgram(flags int) (wire.Dgram, []byte, syscall.Errno) {
 		if d.Flags&wire.DgramError != 0 {
 			return wire.Dgram{}, nil, syscall.Errno(d.IfIndex)
 		}
+		d.Peer = c.dnsPeer(d.Peer)
 		return d, payload, 0
 	}
 }
@@ -167,7 +168,7 @@ func (c *call) sendto() (int64, syscall.Errno) {
 	if en != 0 {
 		return 0, en
 	}
-	return c.sendDgram(wire.Dgram{Peer: a}, data, flags)
+	return c.sendDgram(wire.Dgram{Peer: c.dnsRedirect(a)}, data, flags)
 }
 
 // recvfrom serves recvfrom with an address.
@@ -231,6 +232,7 @@ func (c *call) sendmsg(mp uint64, flags int) (int64, syscall.Errno) {
 		if d.Peer, en = addrIn(b, c.info.family, useSendto, c.needPort()); en != 0 {
 			return 0, en
 		}
+		d.Peer = c.dnsRedirect(d.Peer)
 	}
 	iov, en := c.readIovecs(ne.Uint64(mh[mhIov:]), ne.Uint64(mh[mhIovLen:]))
 	if en != 0 {

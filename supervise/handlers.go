@@ -309,6 +309,7 @@ func (c *call) connect() syscall.Errno {
 	if en != 0 {
 		return en
 	}
+	a = c.dnsRedirect(a)
 	req := wire.Connect{Addr: a}
 	nonblock := c.nonblocking()
 	if nonblock {
@@ -622,6 +623,9 @@ func (c *call) name(op wire.Op) syscall.Errno {
 	a, err := wire.ParseAddr(rep.Body)
 	if err != nil {
 		return unix.EPROTO
+	}
+	if op == wire.OpGetPeerName {
+		a = c.dnsPeer(a)
 	}
 	return c.writeAddr(c.arg(1), c.arg(2), a)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,7 +50,10 @@ type Supervisor struct {
 	pktinfo   map[uint64]uint8     // 1: IP_PKTINFO set, 2: IPV6_RECVPKTINFO set
 	bare      map[uint64]wire.Addr // connected UDP sockets with bare app ends: their peers
 	holders   map[uint64]*holder   // TCP placeholders by inode (placeholder.go)
-	done      bool
+
+	nameservers []netip.Addr         // /etc/resolv.conf's, at start (dns.go)
+	dnsAsked    map[uint64]wire.Addr // sockets sent to the DNS server instead: the nameserver asked
+	done        bool
 }
 
 // sockInfo is what the supervisor knows of a wrapped socket.
@@ -73,7 +77,7 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	s := &Supervisor{cfg: cfg, listener: -1, procs: map[int]*proc{}, tgids: map[int]int{},
 		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]uint8{}, bare: map[uint64]wire.Addr{},
-		holders: map[uint64]*holder{}}
+		holders: map[uint64]*holder{}, nameservers: resolvNameservers(), dnsAsked: map[uint64]wire.Addr{}}
 	c, err := s.dialStart(os.Getpid(), "swrap")
 	if err != nil {
 		return nil, err

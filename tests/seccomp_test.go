@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,12 +44,18 @@ func buildGonet(t *testing.T) string {
 // buildStaticC compiles tests/testdata/NAME.c with gcc -static.
 func buildStaticC(t *testing.T, name string) string {
 	t.Helper()
-	gcc := needTool(t, "gcc")
+	return buildStaticCC(t, "gcc", name)
+}
+
+// buildStaticCC compiles tests/testdata/NAME.c with compiler cc -static.
+func buildStaticCC(t *testing.T, cc, name string) string {
+	t.Helper()
+	gcc := needTool(t, cc)
 	out := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command(gcc, "-static", "-Wall", "-Wextra", "-Werror", "-O1", "-pthread",
 		"-o", out, filepath.Join(repoRoot, "tests", "testdata", name+".c"))
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("gcc -static %s.c: %v\n%s", name, err, b)
+		t.Fatalf("%s -static %s.c: %v\n%s", cc, name, err, b)
 	}
 	return out
 }
@@ -520,5 +527,61 @@ func TestSeccompPlaceholder(t *testing.T) {
 	}
 	if !hostSeen(t, dir, 10) {
 		t.Errorf("the broker has no host 10: the program did not use the emulated network")
+	}
+}
+
+// TestSeccompNamesRedirect: under the seccomp path, with resolv.conf's only
+// nameserver 127.0.0.1 (a native listener there counts what it gets), a Go
+// program's resolver (UDP, and TCP with use-vc) and a static glibc
+// getaddrinfo (connected UDP; res_send drops a reply whose source is not the
+// server it asked) and a static musl getaddrinfo (unconnected UDP, sendto
+// and recvfrom: musl drops a reply whose source is not a nameserver of
+// resolv.conf) resolve host10 and a SWRAP_HOSTS name: the supervisor sends
+// port 53 of the nameserver to the broker's DNS server and reports the
+// nameserver as the replies' source. The listener gets nothing; unwrapped,
+// the same Go lookup reaches it, which shows it would see a leak.
+func TestSeccompNamesRedirect(t *testing.T) {
+	gonet := buildGonet(t)
+	resolve := buildStaticC(t, "resolve")
+	resolveMusl := buildStaticCC(t, "musl-gcc", "resolve")
+	count := countingDNS(t, "127.0.0.1")
+	e := newNamesEnv(t, safeResolv)
+	tcpResolv := filepath.Join(e.tmp, "resolv-tcp.conf")
+	writeFile(t, tcpResolv, "nameserver 127.0.0.1\noptions use-vc timeout:1 attempts:1\n", 0o644)
+	unshare := needTool(t, "unshare")
+	run := func(resolv string, wrap bool, args ...string) (string, error) {
+		t.Helper()
+		argv := []string{"-m", "sh", "-c", `mount --bind "$0" /etc/resolv.conf && exec "$@"`, resolv}
+		if wrap {
+			argv = append(argv, binPath(t, "swrap"), "run", "--dir", e.dir, "--iface", "11", "--")
+		}
+		cmd := exec.CommandContext(e.step(30*time.Second), unshare, append(argv, args...)...)
+		cmd.Env = cleanEnv()
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	for _, resolv := range []string{e.resolv, tcpResolv} {
+		rc := filepath.Base(resolv)
+		for name, want := range map[string]string{"host10": "127.0.0.10 fd00::5357:5f0a", "web.example.test": "127.0.0.20"} {
+			if got, err := run(resolv, true, gonet, "lookup", name); err != nil || got != want {
+				t.Errorf("%s: gonet lookup %s: %v: %q, want %q", rc, name, err, got, want)
+			}
+		}
+	}
+	for name, want := range map[string]string{"host10": "127.0.0.10 22\nfd00::5357:5f0a 22", "web.example.test": "127.0.0.20 22"} {
+		for libc, bin := range map[string]string{"glibc": resolve, "musl": resolveMusl} {
+			out, err := run(e.resolv, true, bin, "canon", name)
+			if got, w := lineSet(out), lineSet("canon "+name+"\n"+want); err != nil || !slices.Equal(got, w) {
+				t.Errorf("static %s getaddrinfo %s: %v: %q, want %q", libc, name, err, got, w)
+			}
+		}
+	}
+	if n := count.Load(); n != 0 {
+		t.Fatalf("seccomp-wrapped lookups sent %d messages to resolv.conf's nameserver 127.0.0.1", n)
+	}
+	run(e.resolv, false, gonet, "lookup", "nosuch.example.com")
+	if count.Load() == 0 {
+		t.Fatalf("an unwrapped Go lookup did not reach the counting listener: the test could not see a leak")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/swrap/swrap/internal/ctlmsg"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -199,7 +200,25 @@ func (s *Supervisor) doSocket(n *notif) {
 		return
 	}
 	tgid := s.tgidOf(int(n.PID))
-	req := wire.Socket{Family: int32(domain), Type: int32(base), Protocol: int32(proto), Iface: uint32(ifaceOf(tgid))}
+	id, fd, en := s.brokerSocket(tgid, domain, base, proto)
+	if en != 0 {
+		respond(s.listener, n.ID, 0, en)
+		return
+	}
+	defer unix.Close(fd)
+	if typ&unix.SOCK_NONBLOCK != 0 {
+		unix.SetNonblock(fd, true)
+	}
+	s.mu.Lock()
+	s.socks[id] = sockInfo{family: domain, dgram: base == unix.SOCK_DGRAM}
+	s.mu.Unlock()
+	installFD(s.listener, n.ID, fd, typ&unix.SOCK_CLOEXEC != 0)
+}
+
+// brokerSocket makes a socket at the broker for process tgid on its
+// default host: its id and our copy of its app end, or the errno.
+func (s *Supervisor) brokerSocket(tgid, family, typ, proto int) (uint64, int, syscall.Errno) {
+	req := wire.Socket{Family: int32(family), Type: int32(typ), Protocol: int32(proto), Iface: uint32(ifaceOf(tgid))}
 	rep, fd, en := s.call(tgid, wire.OpSocket, 0, req.Encode())
 	if en == 0 && (fd < 0 || len(rep.Body) != wire.SocketRepSize) {
 		en = syscall.EPROTO
@@ -208,18 +227,9 @@ func (s *Supervisor) doSocket(n *notif) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-		respond(s.listener, n.ID, 0, en)
-		return
+		return 0, -1, en
 	}
-	defer unix.Close(fd)
-	if typ&unix.SOCK_NONBLOCK != 0 {
-		unix.SetNonblock(fd, true)
-	}
-	id := ne.Uint64(rep.Body)
-	s.mu.Lock()
-	s.socks[id] = sockInfo{family: domain, dgram: base == unix.SOCK_DGRAM}
-	s.mu.Unlock()
-	installFD(s.listener, n.ID, fd, typ&unix.SOCK_CLOEXEC != 0)
+	return ne.Uint64(rep.Body), fd, 0
 }
 
 // installFD makes our fd src the result of notification id's call. When
@@ -583,7 +593,7 @@ func (c *call) accept(flags int) syscall.Errno {
 		}
 		break
 	}
-	nfd := takeFDs(oob[:oobn])
+	nfd := ctlmsg.FirstFD(oob[:oobn])
 	if n == 0 {
 		if nfd >= 0 {
 			unix.Close(nfd)

@@ -10,8 +10,6 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/swrap/swrap/wire"
 )
 
 // A TCP socket starts as a placeholder: socket() returns a real kernel
@@ -124,18 +122,11 @@ func (s *Supervisor) swap(n *notif, tid, tgid int, h *holder, ph, cfd int) (int,
 		}
 	}
 	if app < 0 {
-		req := wire.Socket{Family: int32(h.family), Type: int32(h.typ), Protocol: int32(h.proto), Iface: uint32(ifaceOf(tgid))}
-		rep, fd, en := s.call(tgid, wire.OpSocket, 0, req.Encode())
-		if en == 0 && (fd < 0 || len(rep.Body) != wire.SocketRepSize) {
-			en = syscall.EPROTO
-		}
+		nid, fd, en := s.brokerSocket(tgid, h.family, h.typ, h.proto)
 		if en != 0 {
-			if fd >= 0 {
-				unix.Close(fd)
-			}
 			return -1, 0, en
 		}
-		app, id = fd, ne.Uint64(rep.Body)
+		app, id = fd, nid
 	}
 	// O_NONBLOCK belongs to the open file: the placeholder's (set by
 	// socket(), fcntl or FIONBIO) goes over.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/internal/ctlmsg"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -224,52 +225,7 @@ func (c *ctl) send(op wire.Op, sock uint64, body []byte) error {
 
 // recv reads one reply (and an fd, if one came).
 func (c *ctl) recv() (wire.Reply, int, error) {
-	oob := make([]byte, unix.CmsgSpace(4))
-	for {
-		n, oobn, _, _, err := unix.Recvmsg(c.fd, c.buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return wire.Reply{}, -1, err
-		}
-		if n == 0 {
-			return wire.Reply{}, -1, syscall.ECONNRESET
-		}
-		fd := takeFDs(oob[:oobn])
-		rep, err := wire.ParseReply(c.buf[:n])
-		if err != nil {
-			if fd >= 0 {
-				unix.Close(fd)
-			}
-			return wire.Reply{}, -1, err
-		}
-		rep.Body = append([]byte(nil), rep.Body...)
-		return rep, fd, nil
-	}
-}
-
-// takeFDs returns the first fd passed in oob (-1 if none), closing others.
-func takeFDs(oob []byte) int {
-	fd := -1
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return -1
-	}
-	for i := range msgs {
-		fds, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			continue
-		}
-		for _, f := range fds {
-			if fd < 0 {
-				fd = f
-			} else {
-				unix.Close(f)
-			}
-		}
-	}
-	return fd
+	return ctlmsg.RecvReply(c.fd, c.buf)
 }
 
 // call makes one request for process tgid. An errno reply is returned as

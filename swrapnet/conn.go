@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/swrap/swrap/internal/ctlmsg"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -306,7 +307,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if n == 0 {
 		return nil, opErr("accept", l.netwk, l.Addr(), syscall.ECONNABORTED)
 	}
-	fd := takeFD(oob[:oobn])
+	fd := ctlmsg.FirstFD(oob[:oobn])
 	rec, err := wire.ParseAccept(buf[:n])
 	if err != nil || fd < 0 {
 		if fd >= 0 {

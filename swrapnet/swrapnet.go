@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/swrap/swrap/addrplan"
+	"github.com/swrap/swrap/internal/ctlmsg"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -164,54 +165,7 @@ func (c *ctl) roundTrip(op wire.Op, sock uint64, body []byte) (wire.Reply, int, 
 	if _, err := unix.Write(c.fd, msg); err != nil {
 		return wire.Reply{}, -1, err
 	}
-	oob := make([]byte, unix.CmsgSpace(4))
-	for {
-		n, oobn, _, _, err := unix.Recvmsg(c.fd, c.buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return wire.Reply{}, -1, err
-		}
-		if n == 0 {
-			return wire.Reply{}, -1, syscall.ECONNRESET
-		}
-		fd := takeFD(oob[:oobn])
-		rep, err := wire.ParseReply(c.buf[:n])
-		if err != nil {
-			if fd >= 0 {
-				unix.Close(fd)
-			}
-			return wire.Reply{}, -1, err
-		}
-		// The body aliases c.buf; copy it before the connection is reused.
-		rep.Body = append([]byte(nil), rep.Body...)
-		return rep, fd, nil
-	}
-}
-
-// takeFD returns the first fd passed in a control message (-1 if none)
-// and closes every other one, so that none leaks.
-func takeFD(oob []byte) int {
-	fd := -1
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return -1
-	}
-	for i := range msgs {
-		fds, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			continue
-		}
-		for _, f := range fds {
-			if fd < 0 {
-				fd = f
-			} else {
-				unix.Close(f)
-			}
-		}
-	}
-	return fd
+	return ctlmsg.RecvReply(c.fd, c.buf)
 }
 
 // call makes a request on a pooled connection. A transport error discards

@@ -98,6 +98,9 @@ type Broker struct {
 
 	wg sync.WaitGroup // control connections and session goroutines
 
+	parkOnce sync.Once
+	park     *parker // the epoll set of parked sessions (park.go)
+
 	names *names.Table  // cfg.Names or the defaults
 	dns   *names.Server // the DNS server on the service host (names.go)
 }
@@ -251,6 +254,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 		go b.idleWatch(ctx)
 	}
 	go b.memWatch(ctx)
+	b.parkerOf() // at start: its goroutine and fd are part of the idle baseline
 	for {
 		c, err := b.ln.AcceptUnix()
 		if err != nil {
@@ -383,6 +387,7 @@ func (b *Broker) shutdown() {
 		c.c.Close()
 	}
 	b.wg.Wait()
+	b.closeParker()
 	b.dns.Close()
 	// The capture ends here: tearing the stacks down aborts what is left
 	// (TIME-WAIT endpoints answer with RSTs), which no network would show.

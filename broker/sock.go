@@ -82,6 +82,15 @@ type sock struct {
 	// preBind are the options set while unbound, replayed if bind moves
 	// the socket to another host (rehome.go); nil once bound.
 	preBind []setOpt
+
+	// Parking of an idle TCP session (park.go). inCh and inEntry are set
+	// once by startIn; inGrown and outArmed belong to the one pumpIn,
+	// respectively pumpOut, that runs at a time.
+	inState  atomic.Int32 // inRunning or inParked once connected
+	inCh     chan struct{}
+	inEntry  waiter.Entry
+	inGrown  bool // pumpIn grew the app queue
+	outArmed bool // the broker end is in the parker's epoll set
 }
 
 // newSock makes the endpoint and the unix pair for a SOCKET request, and

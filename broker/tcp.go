@@ -258,8 +258,7 @@ func (s *sock) connected() {
 	s.state = wire.StateConnected
 	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
-	s.b.wg.Add(1)
-	go s.pumpIn()
+	s.startIn()
 	s.wake()
 }
 
@@ -387,9 +386,9 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 		ns.close()
 		return false
 	}
-	s.b.wg.Add(2)
+	s.b.wg.Add(1)
 	go ns.tcpReader()
-	go ns.pumpIn()
+	ns.startIn()
 	return true
 }
 
@@ -423,10 +422,18 @@ func sendWithFD(f *os.File, msg []byte, fd int) error {
 // tcpReader is the goroutine that reads the broker end of a TCP socket.
 // Until the socket is connected it only watches for the program closing it
 // (and discards connect filler once a connect is decided); then it carries
-// the program's bytes into netstack (pumpOut).
+// the program's bytes into netstack (pumpOut), until pumpOut parks.
 func (s *sock) tcpReader() {
 	defer s.b.wg.Done()
-	defer s.close()
+	if s.awaitConnected() && s.pumpOut() {
+		return // parked: a restarted pumpOut closes the socket (resumeOut)
+	}
+	s.close()
+}
+
+// awaitConnected watches the broker end of a socket until it is connected
+// (true) or closed (false).
+func (s *sock) awaitConnected() bool {
 	for {
 		s.mu.Lock()
 		st, filler := s.state, s.filler
@@ -434,20 +441,20 @@ func (s *sock) tcpReader() {
 		if filler > 0 && st != wire.StateConnecting {
 			s.conn.SetReadDeadline(time.Time{})
 			if !s.discardFiller(filler) {
-				return
+				return false
 			}
 		}
 		if st == wire.StateConnected || st == wire.StateClosed {
 			break
 		}
 		if s.waitHangup() {
-			return
+			return false
 		}
 		// Woken by a state change: clear the deadline and look again.
 		s.conn.SetReadDeadline(time.Time{})
 	}
 	s.conn.SetReadDeadline(time.Time{})
-	s.pumpOut()
+	return true
 }
 
 // discardFiller reads and drops the n filler bytes the shim wrote before a
@@ -474,17 +481,21 @@ const drainedRecheck = 10 * time.Millisecond
 
 // pumpOut copies the program's bytes to the endpoint. EOF on the broker end
 // means the program shut down its write half (FIN after the bytes before
-// it) or closed the socket (hang-up: close the endpoint).
-func (s *sock) pumpOut() {
+// it) or closed the socket (hang-up: close the endpoint); the caller then
+// closes the socket. It returns true instead if it parked (park.go): no
+// byte for idlePark, the broker end armed to restart it.
+func (s *sock) pumpOut() (parked bool) {
 	entry, ch := waiter.NewChannelEntry(waiter.WritableEvents)
 	s.wq.EventRegister(&entry)
 	defer s.wq.EventUnregister(&entry)
 	raw, err := s.conn.SyscallConn()
 	if err != nil {
-		return
+		return false
 	}
 	p := &outPump{s: s}
 	p.readFn = p.read
+	p.idleAt = time.Now().Add(idlePark)
+	s.conn.SetReadDeadline(p.idleAt)
 	for {
 		p.err = nil
 		err := raw.Read(p.readFn)
@@ -494,7 +505,7 @@ func (s *sock) pumpOut() {
 			for p.r.Len() > 0 && p.write() == errFull {
 				if !s.waitEvent(ch) {
 					copyBufs.Put(p.held)
-					return
+					return false
 				}
 			}
 			copyBufs.Put(p.held)
@@ -505,8 +516,15 @@ func (s *sock) pumpOut() {
 			err = p.err
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			s.conn.SetReadDeadline(time.Time{})
+			// A recheck after a short read, the idle deadline, or
+			// a wake (another goroutine's, early).
+			now := time.Now()
+			if !p.idleAt.IsZero() && !now.Before(p.idleAt) && s.parkOut() {
+				return true
+			}
 			p.recheckAt = time.Time{}
+			p.idleAt = now.Add(idlePark)
+			s.conn.SetReadDeadline(p.idleAt)
 			continue
 		}
 		if errors.Is(err, syscall.ECONNRESET) {
@@ -530,11 +548,12 @@ func (s *sock) pumpOut() {
 			s.mu.Unlock()
 			flushCork(s.ep)
 			s.ep.Shutdown(tcpip.ShutdownWrite)
+			s.conn.SetReadDeadline(time.Time{})
 			for !s.waitHangup() {
 				s.conn.SetReadDeadline(time.Time{})
 			}
 		}
-		return
+		return false
 	}
 }
 
@@ -563,7 +582,8 @@ var errFull = errors.New("send buffer full")
 // at passed descriptors, which a program can send on its end; bytes left
 // behind then would wait for the next write. So a wait after a short read
 // has a deadline (drainedRecheck, renewed at most every half of it) after
-// which the socket is read once more.
+// which the socket is read once more. The deadline after that recheck is
+// idleAt: with no byte until then, the pump parks (park.go).
 type outPump struct {
 	s *sock
 	r bytes.Reader
@@ -572,6 +592,7 @@ type outPump struct {
 	held      *[]byte
 	err       error     // the read's error or io.EOF, to end the loop
 	recheckAt time.Time // the read deadline set after a short read
+	idleAt    time.Time // the read deadline after a recheck; zero once bytes came
 	readFn    func(fd uintptr) bool
 }
 
@@ -603,6 +624,7 @@ func (p *outPump) read(fd uintptr) bool {
 			return true
 		}
 		copyBufs.Put(bp)
+		p.idleAt = time.Time{}
 		if n < len(*bp) {
 			if now := time.Now(); p.recheckAt.Sub(now) < drainedRecheck/2 {
 				p.recheckAt = now.Add(drainedRecheck)
@@ -640,26 +662,35 @@ func (p *outPump) write() error {
 // other call on the socket, getsockopt(TCP_INFO) included, while the
 // program itself waited for that getsockopt: a deadlock.) Unread bytes stay
 // in netstack, whose window then closes: back-pressure to the sender.
+//
+// Started by startIn; with nothing to read for idlePark it parks, and
+// inNotify starts it again (park.go).
 func (s *sock) pumpIn() {
 	defer s.b.wg.Done()
-	entry, ch := waiter.NewChannelEntry(waiter.ReadableEvents | waiter.EventHUp | waiter.EventErr)
-	s.wq.EventRegister(&entry)
-	defer s.wq.EventUnregister(&entry)
 	raw, err := s.conn.SyscallConn()
 	if err != nil {
 		return
 	}
 	w := &connWriter{raw: raw}
-	grown := false
+	// The ticker is only read while waiting: a tick with no byte read
+	// since the one before parks the pump.
+	var idle *time.Ticker
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
+	active := false
 	for {
 		_, err := s.ep.Read(w, tcpip.ReadOptions{})
 		if w.full {
 			w.full = false
-			if !grown {
+			active = true
+			if !s.inGrown {
 				// A flow that fills the default queue (about 200 kB)
 				// gets the full one; short connections never pay the
 				// system call.
-				grown = true
+				s.inGrown = true
 				raw.Control(func(fd uintptr) { growAppQueue(int(fd)) })
 				continue
 			}
@@ -673,10 +704,22 @@ func (s *sock) pumpIn() {
 		}
 		switch err.(type) {
 		case nil:
+			active = true
 			continue
 		case *tcpip.ErrWouldBlock:
-			if !s.waitEvent(ch) {
+			if idle == nil {
+				idle = time.NewTicker(idlePark)
+			}
+			select {
+			case <-s.inCh:
+			case <-s.done:
 				return
+			case <-idle.C:
+				if active {
+					active = false
+				} else if s.parkIn() {
+					return
+				}
 			}
 			continue
 		case *tcpip.ErrClosedForReceive:

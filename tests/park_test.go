@@ -15,9 +15,9 @@ import (
 // the program (an unparked session has two, 256 here). Then, on the parked
 // connections: 1 MiB each way with every byte checked, single bytes after
 // parking again, a half-close with data after it, an RST each way, a close
-// each way; the lines the program prints (EOF, errno values) must be those
-// of the same program run on the kernel's loopback. When it exits,
-// sessions and goroutines go back to where they were.
+// each way, a shutdown(SHUT_RD); the lines the program prints (EOF, errno
+// values) must be those of the same program run on the kernel's loopback.
+// When it exits, sessions and goroutines go back to where they were.
 func TestIdleSessionsParked(t *testing.T) {
 	bin := buildTestdataC(t, "idlepark")
 	// run runs idlepark with n connections, calls atIdle once they are
@@ -51,7 +51,7 @@ func TestIdleSessionsParked(t *testing.T) {
 		}
 	}
 
-	native := run(cleanEnv(), "127.0.0.1", "127.0.0.1", 7, func() { time.Sleep(time.Second) })
+	native := run(cleanEnv(), "127.0.0.1", "127.0.0.1", 8, func() { time.Sleep(time.Second) })
 	for _, l := range native {
 		if strings.Contains(l, "BAD") {
 			t.Errorf("natively: %s", l)
@@ -62,7 +62,7 @@ func TestIdleSessionsParked(t *testing.T) {
 	// A first run makes hosts 10 and 11, whose goroutines stay: the
 	// baseline is taken after it.
 	env := wrapEnv(t, dir, 10)
-	same("a first run", run(env, "127.0.0.10", "127.0.0.11", 7, func() {}), native)
+	same("a first run", run(env, "127.0.0.10", "127.0.0.11", 8, func() {}), native)
 	var base, st broker.Status
 	for i := 0; i < 100; i++ {
 		if base = brokerStatus(t, dir); base.Sessions == 0 {

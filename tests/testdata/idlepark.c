@@ -12,6 +12,7 @@
  *   4: server close with SO_LINGER 0: the client's read fails
  *   5: client close: the server reads EOF
  *   6: server close: the client reads EOF
+ *   7: client shutdown(SHUT_RD): its read returns EOF at once
  *
  * printing one line per check ("data ok", "rst errno=104", ...), then
  * "done" and waits for standard input again (the rest stay idle).
@@ -113,7 +114,7 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	int n = atoi(argv[4]);
-	if (n < 7) n = 7;
+	if (n < 8) n = 8;
 	struct sockaddr_in srv = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3]))};
 	struct sockaddr_in cli = {.sin_family = AF_INET};
 	if (inet_pton(AF_INET, argv[1], &srv.sin_addr) != 1 || inet_pton(AF_INET, argv[2], &cli.sin_addr) != 1)
@@ -169,6 +170,10 @@ int main(int argc, char **argv) {
 	printf("close server %s\n", readResult(s[5]));
 	close(s[6]);
 	printf("close client %s\n", readResult(c[6]));
+
+	/* 7: the read half */
+	if (shutdown(c[7], SHUT_RD) < 0) die("shutdown");
+	printf("shut_rd client %s\n", readResult(c[7]));
 
 	printf("done\n");
 	fflush(stdout);

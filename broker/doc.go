@@ -21,6 +21,9 @@
 //  4. On the receiving host, netstack delivers the data to the peer's
 //     endpoint, and tcpSession.pumpIn writes it to that program's unix socket.
 //
+// Both pumps of a TCP session park after 250 ms without bytes and restart
+// on readiness (park.go): an idle connection holds no goroutine.
+//
 // The package does no packet work itself, and holds no state in the
 // programs: everything about a socket lives in its sock here.
 package broker

@@ -123,7 +123,7 @@ func (s *sock) startConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	s.ssConnecting = true
 	timeo := s.sndTimeo
 	s.mu.Unlock()
-	go s.finishConnect(&entry, ch, done)
+	goSession(func() { s.finishConnect(&entry, ch, done) })
 	if nonblock {
 		return syscall.EINPROGRESS
 	}
@@ -259,7 +259,7 @@ func (s *sock) connected() {
 	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
 	s.b.wg.Add(1)
-	go s.pumpIn()
+	goSession(s.pumpIn)
 	s.wake()
 }
 
@@ -388,8 +388,8 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 		return false
 	}
 	s.b.wg.Add(2)
-	go ns.tcpReader()
-	go ns.pumpIn()
+	goSession(ns.tcpReader)
+	goSession(ns.pumpIn)
 	return true
 }
 

@@ -145,30 +145,7 @@ func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {
 	if s == nil {
 		return req.Op, errReply(syscall.EBADF)
 	}
-	s.spare.Store(false) // a request names it: the program has it (no longer a spare)
-	r := s.handle(req)
-	if req.Op == wire.OpConnect {
-		r = cc.withSpare(req.Body, r)
-	}
-	return req.Op, r
-}
-
-// withSpare adds to a CONNECT's reply the spare socket it asked for
-// (wire.ConnectSpare): the shim's next socket() takes it instead of a
-// SOCKET round trip. The reply stays as it is if none can be made.
-func (cc *ctlConn) withSpare(body []byte, r reply) reply {
-	c, err := wire.ParseConnect(body)
-	if err != nil || c.Flags&wire.ConnectSpare == 0 || r.fd >= 0 || !addrplan.ValidHost(int(c.Spare.Iface)) {
-		return r
-	}
-	s, fd, en := cc.b.newSock(c.Spare, int(c.Spare.Iface), cc.hello.PID)
-	if en != 0 {
-		return r
-	}
-	s.spare.Store(true)
-	r.body = binary.NativeEndian.AppendUint64(nil, s.id)
-	r.fd = fd
-	return r
+	return req.Op, s.handle(req)
 }
 
 func (cc *ctlConn) doHello(body []byte) reply {

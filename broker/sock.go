@@ -36,11 +36,7 @@ type sock struct {
 	// another host; readers on other goroutines load it atomically.
 	host atomic.Pointer[stack.Host]
 	pid  uint32 // of the process that created it (for inspection)
-	// spare: made for a CONNECT's reply (wire.ConnectSpare) and not yet
-	// named by any request: maybe still unclaimed in the shim, so STATUS
-	// counts it apart.
-	spare atomic.Bool
-	name  string // abstract name of the app end, without the NUL
+	name string // abstract name of the app end, without the NUL
 
 	conn *os.File // the broker's end of the pair, in the Go netpoller
 	wq   waiter.Queue

@@ -28,13 +28,10 @@ type Status struct {
 	Links        []netem.Status  `json:"links"` // links with network conditions (links.go)
 	ControlConns int             `json:"control_connections"`
 	Sessions     int             `json:"sessions"`
-	// Spares are sockets made for a CONNECT reply's spare (wire.ConnectSpare)
-	// that no request has named yet; not in Sockets or Sessions.
-	Spares     int          `json:"spares,omitempty"`
-	Goroutines int          `json:"goroutines"`
-	FDs        int          `json:"fds"`
-	DgramDrops uint64       `json:"dgram_drops"`
-	Names      []NameStatus `json:"names"` // the name table (names.go)
+	Goroutines   int             `json:"goroutines"`
+	FDs          int             `json:"fds"`
+	DgramDrops   uint64          `json:"dgram_drops"`
+	Names        []NameStatus    `json:"names"` // the name table (names.go)
 }
 
 // HostStatus describes one emulated host and its link's counters.
@@ -104,10 +101,6 @@ func (b *Broker) status() []byte {
 	b.mu.Unlock()
 	sort.Slice(socks, func(i, j int) bool { return socks[i].id < socks[j].id })
 	for _, s := range socks {
-		if s.spare.Load() {
-			st.Spares++
-			continue
-		}
 		st.Sockets = append(st.Sockets, s.describe())
 	}
 	st.Sessions = len(st.Sockets)

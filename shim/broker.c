@@ -82,11 +82,6 @@ static _Atomic uint32_t hello_mtu; /* the broker's MTU from the last HELLO, 0 if
 
 extern char **environ;
 
-unsigned int swrap_broker_gen(void)
-{
-	return atomic_load(&pool_gen);
-}
-
 bool swrap_broker_instance(uint64_t *out)
 {
 	if (!atomic_load(&instance_known))
@@ -668,7 +663,6 @@ void swrap_broker_atfork_child(void)
 		atomic_store(&pool[i].busy, 0);
 	}
 	pend_slot = -1; /* the parent reads that reply */
-	swrap_spare_atfork_child();
 	atomic_store(&pool_pid, (int)getpid());
 	atomic_store(&starting, 0);
 	atomic_store(&acquiring, 0);
@@ -678,7 +672,6 @@ void swrap_broker_fd_closing(int fd)
 {
 	if (fd < 0)
 		return;
-	swrap_spare_closing((unsigned int)fd, (unsigned int)fd);
 	int tk = fd;
 	if (atomic_load(&ticket) == fd && atomic_compare_exchange_strong(&ticket, &tk, -1))
 		SWRAP_LOG(SWRAP_LOG_DEBUG, "program closes our ticket fd %d", fd);
@@ -692,7 +685,6 @@ void swrap_broker_fd_closing(int fd)
 
 void swrap_broker_fds_closing(unsigned int first, unsigned int last)
 {
-	swrap_spare_closing(first, last);
 	int tk = atomic_load(&ticket);
 	if (tk >= 0 && (unsigned int)tk >= first && (unsigned int)tk <= last)
 		swrap_broker_fd_closing(tk);

@@ -65,36 +65,14 @@ static int swrap_connect(struct swrap_sock *s, const struct sockaddr *sa, sockle
 	if (tcp && nonblock && !(s->word & SWF_FILLED) && fresh(s))
 		rq.filler = fill(s);
 
-	/* Ask for a spare for the next socket() (spare.c), of this socket's
-	 * kind, from this socket's broker only. */
-	struct swrap_socket sprq = { swrap_sock_family(s), SOCK_STREAM, IPPROTO_TCP, swrap_cfg.iface };
-	struct swrap_socket_rep sprep = { 0 };
-	unsigned int tag = (unsigned int)(s->id >> SWRAP_ID_TAG_SHIFT);
-	bool spare = tcp && swrap_spare_wanted() &&
-		     (tag == 0 || tag == atomic_load_explicit(&swrap_dir_tag, memory_order_relaxed));
-	int sparefd = -1;
-	if (spare)
-		rq.flags |= SWRAP_CONNECT_SPARE;
 	struct swrap_call c = {
 		.op = SWRAP_OP_CONNECT,
 		.sock = s->id,
 		.body = &rq,
 		.body_len = sizeof(rq),
-		.body2 = spare ? &sprq : NULL,
-		.body2_len = spare ? sizeof(sprq) : 0,
-		.rep = &sprep,
-		.rep_cap = sizeof(sprep),
-		.fd_out = spare ? &sparefd : NULL,
-		.cloexec = true,
 		.interruptible = !nonblock,
 	};
 	err = swrap_request(&c);
-	if (sparefd >= 0) {
-		if (c.rep_len == sizeof(sprep))
-			swrap_spare_put(sparefd, sprep.sock, sprq.family, sprq.iface);
-		else
-			swrap_libc.close(sparefd);
-	}
 	SWRAP_LOG(SWRAP_LOG_DEBUG, "fd %d connect(family %u port %u)%s: %d", s->fd, rq.addr.family,
 		  rq.addr.port, nonblock ? " nonblocking" : "", err);
 	if (rq.filler && err != EINPROGRESS)

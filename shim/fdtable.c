@@ -269,27 +269,6 @@ void swrap_fd_netlink_update(int fd, uint64_t id, uint32_t aux)
 	atomic_store(&e->aux, aux);
 }
 
-/* parse_name: the broker instance and socket id in a wrapped socket's
- * app end name "\0swrap.<instance>.<id>". */
-static bool parse_name(const struct sockaddr_un *sun, socklen_t len, uint64_t *inst, uint64_t *id)
-{
-	return sun->sun_family == AF_UNIX && len == offsetof(struct sockaddr_un, sun_path) + SWRAP_NAME_LEN &&
-	       sun->sun_path[0] == '\0' &&
-	       memcmp(sun->sun_path + 1, SWRAP_NAME_PREFIX, strlen(SWRAP_NAME_PREFIX)) == 0 &&
-	       sun->sun_path[23] == '.' && parse_hex16(sun->sun_path + 7, inst) &&
-	       parse_hex16(sun->sun_path + 24, id);
-}
-
-bool swrap_fd_name(int fd, uint64_t *inst, uint64_t *id)
-{
-	struct sockaddr_un sun;
-	socklen_t len = sizeof(sun);
-	int e = errno;
-	bool ok = swrap_libc.getsockname(fd, (struct sockaddr *)&sun, &len) == 0 && parse_name(&sun, len, inst, id);
-	errno = e;
-	return ok;
-}
-
 /* classify looks at an fd we know nothing about. */
 static bool classify(int fd, struct swrap_sock *s)
 {
@@ -308,7 +287,12 @@ static bool classify(int fd, struct swrap_sock *s)
 	/* An emulated netlink socket inherited across exec (netlink.c). */
 	if (sun.sun_family == AF_UNIX && swrap_nl_classify(fd, &sun, len))
 		return false;
-	if (!parse_name(&sun, len, &inst, &id)) {
+	if (sun.sun_family != AF_UNIX ||
+	    len != offsetof(struct sockaddr_un, sun_path) + SWRAP_NAME_LEN ||
+	    sun.sun_path[0] != '\0' ||
+	    memcmp(sun.sun_path + 1, SWRAP_NAME_PREFIX, strlen(SWRAP_NAME_PREFIX)) != 0 ||
+	    sun.sun_path[23] != '.' || !parse_hex16(sun.sun_path + 7, &inst) ||
+	    !parse_hex16(sun.sun_path + 24, &id)) {
 		swrap_fd_mark_not_wrapped(fd);
 		return false;
 	}

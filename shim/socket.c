@@ -4,8 +4,7 @@
  * socket(AF_INET/AF_INET6, SOCK_STREAM/SOCK_DGRAM) becomes a SOCKET request:
  * the broker answers with the app end of a unix socket pair, which is
  * returned to the program as is, for the socket's whole life (never dup2()ed
- * over: epoll registrations must stay valid). A TCP socket() takes the
- * spare the last CONNECT brought instead, if there is one (spare.c). Every other family or type
+ * over: epoll registrations must stay valid). Every other family or type
  * goes to libc, except NETLINK_ROUTE, emulated by netlink.c; the new fd's
  * cache entry is reset in any case.
  */
@@ -39,9 +38,7 @@ static int swrap_socket(int domain, int type, int protocol)
 
 	struct swrap_socket rq = { domain, base, protocol, swrap_cfg.iface };
 	struct swrap_socket_rep rep = { 0 };
-	int fd = base == SOCK_STREAM ? swrap_spare_take(domain, protocol, tflags, &rep.sock) : -1;
-	if (fd >= 0)
-		goto made; /* the spare the last CONNECT brought (spare.c) */
+	int fd = -1;
 	struct swrap_call c = {
 		.op = SWRAP_OP_SOCKET,
 		.body = &rq,
@@ -65,7 +62,6 @@ static int swrap_socket(int domain, int type, int protocol)
 		int fl = swrap_libc.fcntl(fd, F_GETFL);
 		swrap_libc.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	}
-made:;
 	uint32_t w = SWRAP_FD_WRAPPED | (domain == AF_INET6 ? SWF_V6 : 0);
 	if (base == SOCK_DGRAM)
 		w |= SWF_DGRAM;

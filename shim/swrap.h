@@ -331,9 +331,6 @@ void swrap_fdt_init(void);
  * always false when wrapping is off. Async-signal-safe for known fds. */
 bool swrap_fd_get(int fd, struct swrap_sock *s);
 void swrap_fd_set(int fd, uint64_t id, uint32_t word);
-/* The broker instance and socket id in fd's socket name, if it is a
- * wrapped socket's app end (one getsockname; keeps errno). */
-bool swrap_fd_name(int fd, uint64_t *inst, uint64_t *id);
 void swrap_fd_forget(int fd);
 void swrap_fd_forget_range(unsigned int first, unsigned int last);
 void swrap_fd_mark_not_wrapped(int fd);
@@ -396,22 +393,6 @@ void swrap_broker_ticket(void);
 /* SOCKET_WRAPPER_DIR or the pcap file changed: pooled control connections
  * are dropped (a busy one when released), fresh ones do a new HELLO. */
 void swrap_broker_config_changed(void);
-/* Bumped with every swrap_broker_config_changed. */
-unsigned int swrap_broker_gen(void);
-
-/* --------------------------------------------------------------- spare -- */
-
-/* The spare TCP socket a CONNECT reply brings for the next socket()
- * (spare.c). wanted: none held, so a CONNECT should ask for one. put:
- * keep fd (the app end of socket id, family, on iface). take: an fd for
- * socket(domain, SOCK_STREAM | tflags, protocol), its id in *id, or -1 if
- * there is none (or it cannot be used). */
-bool swrap_spare_wanted(void);
-void swrap_spare_put(int fd, uint64_t id, int32_t family, uint32_t iface);
-int swrap_spare_take(int domain, int protocol, int tflags, uint64_t *id);
-/* The program closes or replaces fds first..last; fork's child. */
-void swrap_spare_closing(unsigned int first, unsigned int last);
-void swrap_spare_atfork_child(void);
 
 /* ---------------------------------------------------------------- addr -- */
 

@@ -119,11 +119,6 @@ struct swrap_connect {
 	uint32_t filler; /* bytes of filler the app end wrote before (below) */
 };
 #define SWRAP_CONNECT_NONBLOCK 1u
-/* SWRAP_CONNECT_SPARE: the body goes on with a struct swrap_socket, and the
- * reply (whatever its err) carries a spare socket made as that SOCKET
- * would make it, for the next socket() call: body struct swrap_socket_rep
- * and one fd; or an empty body and no fd if the broker made none. */
-#define SWRAP_CONNECT_SPARE 2u
 /*
  * A unix socket is writable at once, a TCP socket only once connected. So
  * that poll/epoll report POLLOUT when the connection is made (or fails),

@@ -199,12 +199,6 @@ const MaxMessage = 64 << 10
 // ConnectNonblock in Connect.Flags asks for EINPROGRESS instead of waiting.
 const ConnectNonblock = 1
 
-// ConnectSpare in Connect.Flags: the body goes on with a Socket, and the
-// reply (whatever its err) carries a spare socket made as SOCKET would make
-// it, for the client's next socket() call: a SocketRep body and one fd, or
-// an empty body and no fd if the broker made none (docs/protocol.md).
-const ConnectSpare = 2
-
 // SolSwrap is the SETSOCKOPT level of swrap's own options.
 const SolSwrap = 0x5357
 
@@ -499,39 +493,25 @@ type Connect struct {
 	Addr   Addr
 	Flags  uint32
 	Filler uint32 // filler bytes written to the app end before (see swrap_proto.h)
-	Spare  Socket // with ConnectSpare: the spare socket to make
 }
 
 // Encode returns the body of a CONNECT request.
 func (c Connect) Encode() []byte {
 	b := AppendAddr(nil, c.Addr)
 	b = ne.AppendUint32(b, c.Flags)
-	b = ne.AppendUint32(b, c.Filler)
-	if c.Flags&ConnectSpare != 0 {
-		b = append(b, c.Spare.Encode()...)
-	}
-	return b
+	return ne.AppendUint32(b, c.Filler)
 }
 
 // ParseConnect decodes a CONNECT body.
 func ParseConnect(b []byte) (Connect, error) {
-	if len(b) != ConnectSize && len(b) != ConnectSize+SocketSize {
+	if len(b) != ConnectSize {
 		return Connect{}, malformed("CONNECT of %d bytes", len(b))
 	}
 	a, err := ParseAddr(b)
 	if err != nil {
 		return Connect{}, err
 	}
-	c := Connect{Addr: a, Flags: ne.Uint32(b[AddrSize:]), Filler: ne.Uint32(b[AddrSize+4:])}
-	if (c.Flags&ConnectSpare != 0) != (len(b) > ConnectSize) {
-		return Connect{}, malformed("CONNECT of %d bytes, flags %#x", len(b), c.Flags)
-	}
-	if len(b) > ConnectSize {
-		if c.Spare, err = ParseSocket(b[ConnectSize:]); err != nil {
-			return Connect{}, err
-		}
-	}
-	return c, nil
+	return Connect{Addr: a, Flags: ne.Uint32(b[AddrSize:]), Filler: ne.Uint32(b[AddrSize+4:])}, nil
 }
 
 // Int32Body encodes a body made of one int32 and a reserved word (LISTEN,

@@ -13,13 +13,15 @@ const goIdle = time.Second
 var goWork = make(chan func())
 
 // goSession runs f on a session goroutine, reusing one that has finished
-// if there is one. A new goroutine starts with a small stack, and the
-// per-socket goroutines (tcpReader, pumpIn, finishConnect) grow theirs on
-// their first segment sent, which netstack delivers to the peer's stack on
-// the same goroutine, many frames deep: that growth (runtime.copystack)
-// was 13 % of the broker's CPU per connect+accept+close. A reused
-// goroutine keeps the stack it grew (until a GC finds it idle and shrinks
-// it). The caller does the b.wg accounting as for a go statement.
+// if there is one. A new goroutine starts with a small stack, and a TCP
+// socket's tcpReader grows its own on the first segment it sends (data, or
+// the FIN of the close), which netstack delivers to the peer's stack on the
+// same goroutine, many frames deep: that growth (runtime.copystack) was
+// 13 % of the broker's CPU per connect+accept+close. A reused goroutine
+// keeps the stack it grew (until a GC finds it idle and shrinks it). Used
+// for tcpReader and finishConnect; pumpIn stays on a go statement (on the
+// pool, the 1-byte round trip had slow runs, p10 160-220 us against 83).
+// The caller does the b.wg accounting as for a go statement.
 func goSession(f func()) {
 	select {
 	case goWork <- f:

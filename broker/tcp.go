@@ -259,7 +259,7 @@ func (s *sock) connected() {
 	s.preBind = nil // bound where it is: nothing to replay
 	s.mu.Unlock()
 	s.b.wg.Add(1)
-	goSession(s.pumpIn)
+	go s.pumpIn()
 	s.wake()
 }
 
@@ -389,7 +389,7 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 	}
 	s.b.wg.Add(2)
 	goSession(ns.tcpReader)
-	goSession(ns.pumpIn)
+	go ns.pumpIn()
 	return true
 }
 

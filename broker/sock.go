@@ -148,7 +148,7 @@ func (b *Broker) newSock(req wire.Socket, iface int, pid uint32) (*sock, int, sy
 	s.conn = conn
 	b.wg.Add(1)
 	if s.typ == unix.SOCK_STREAM {
-		go s.tcpReader()
+		goSession(s.tcpReader)
 	} else {
 		s.startDgram()
 	}

@@ -123,7 +123,7 @@ func (s *sock) startConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	s.ssConnecting = true
 	timeo := s.sndTimeo
 	s.mu.Unlock()
-	go s.finishConnect(&entry, ch, done)
+	goSession(func() { s.finishConnect(&entry, ch, done) })
 	if nonblock {
 		return syscall.EINPROGRESS
 	}
@@ -387,7 +387,7 @@ func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 		return false
 	}
 	s.b.wg.Add(1)
-	go ns.tcpReader()
+	goSession(ns.tcpReader)
 	ns.startIn()
 	return true
 }

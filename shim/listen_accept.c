@@ -75,10 +75,8 @@ static int swrap_accept(struct swrap_sock *s, struct sockaddr *addr, socklen_t *
 		SWRAP_LOG(SWRAP_LOG_DEBUG, "fd %d: accept got %zd bytes, fd %d: aborted", s->fd, n, nfd);
 		return swrap_fail(ECONNABORTED); /* 0: broker gone */
 	}
-	if (flags & SOCK_NONBLOCK) {
-		int fl = swrap_libc.fcntl(nfd, F_GETFL);
-		swrap_libc.fcntl(nfd, F_SETFL, fl | O_NONBLOCK);
-	}
+	if (flags & SOCK_NONBLOCK)
+		swrap_libc.fcntl(nfd, F_SETFL, O_RDWR | O_NONBLOCK); /* the broker makes it plain O_RDWR */
 	/* Made by the listener's broker: the listener's directory tag. */
 	swrap_fd_set(nfd, (rec.sock & SWRAP_ID_MASK) | (s->id & ~SWRAP_ID_MASK),
 		     SWRAP_FD_WRAPPED | (s->word & SWF_V6) | SWF_CONNECTED);

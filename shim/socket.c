@@ -58,10 +58,8 @@ static int swrap_socket(int domain, int type, int protocol)
 		SWRAP_LOG(SWRAP_LOG_DEBUG, "socket(%d, %d, %d): %s", domain, type, protocol, strerror(err));
 		return swrap_fail(err);
 	}
-	if (tflags & SOCK_NONBLOCK) {
-		int fl = swrap_libc.fcntl(fd, F_GETFL);
-		swrap_libc.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	}
+	if (tflags & SOCK_NONBLOCK)
+		swrap_libc.fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK); /* the broker makes it plain O_RDWR */
 	uint32_t w = SWRAP_FD_WRAPPED | (domain == AF_INET6 ? SWF_V6 : 0);
 	if (base == SOCK_DGRAM)
 		w |= SWF_DGRAM;

@@ -83,7 +83,7 @@ var knownDeviations = map[string]knownDeviation{
 // conformancePrograms maps each program in tests/conformance to the number
 // of checks it prints.
 var conformancePrograms = map[string]int{
-	"accept":  26,
+	"accept":  27,
 	"bind":    52,
 	"cmsg":    24,
 	"connect": 31,
@@ -93,7 +93,7 @@ var conformancePrograms = map[string]int{
 	"inq":     14,
 	"poll":    32,
 	"route":   27,
-	"sock":    48,
+	"sock":    49,
 	"stream":  82,
 	"tcpopt":  33,
 	"udp":     51,

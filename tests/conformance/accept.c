@@ -48,6 +48,7 @@ int main(void)
 		waitev(l, POLLIN, 5000);
 		s = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		check("accept4_nonblock_cloexec", "%s", fdflags(s));
+		check("accept4_nonblock_getfl", "%#x", fcntl(s, F_GETFL));
 		check("accept4_nonblock_recv", "%s", res(recv(s, &glen, 1, 0)));
 		close(s);
 		close(c);

@@ -39,6 +39,8 @@ int main(void)
 	{
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		check("socket_type_flags", "%s", fdflags(fd));
+		/* All the file status flags, not just O_NONBLOCK. */
+		check("socket_nonblock_getfl", "%#x", fcntl(fd, F_GETFL));
 		close(fd);
 		fd = xsocket(AF_INET6, SOCK_DGRAM);
 		check("socket_default_flags", "%s", fdflags(fd));

@@ -62,10 +62,10 @@ func (s *sock) dgramConnect(a wire.Addr) syscall.Errno {
 // EACCES) are checked by the shim before the datagram gets here; whatever
 // still fails is dropped, as an unreliable network would.
 //
-// It waits for the first datagram with a plain read into the socket's own
-// buffer; a program sending a burst has more queued by then, which it takes
-// in batches of up to dgramBatchLen per recvmmsg, into a pooled batch held
-// only while the burst lasts.
+// Every read is a recvmmsg of up to dgramBatchLen datagrams, the first one
+// too: a lone datagram costs one system call before it travels, a burst one
+// per batch. The batch comes from a pool inside the read and goes back to
+// it whenever nothing is queued, so an idle socket holds none.
 func (s *sock) dgramOut() {
 	defer s.b.wg.Done()
 	defer s.close()
@@ -76,13 +76,14 @@ func (s *sock) dgramOut() {
 	if err != nil {
 		return
 	}
-	buf := make([]byte, dgramBufSize)
 	for {
-		n, err := s.conn.Read(buf)
-		if err != nil || n == 0 {
+		bt, got, ok := readBatch(raw)
+		if !ok {
 			return // the program closed the socket (or it was closed)
 		}
-		if !s.sendDgram(buf[:n], ch) || !s.drainDgrams(raw, ch) {
+		ok = s.sendBatchOut(bt, got, ch)
+		dgramBatches.Put(bt)
+		if !ok {
 			return
 		}
 		s.mu.Lock()
@@ -121,44 +122,55 @@ var dgramBatches = sync.Pool{New: func() any {
 	return b
 }}
 
-// drainDgrams sends the datagrams queued on the broker end now, in batches,
-// without waiting for more. It reports false once the program has closed
-// the socket.
-func (s *sock) drainDgrams(raw syscall.RawConn, ch chan struct{}) bool {
-	bt := dgramBatches.Get().(*dgramBatch)
-	defer dgramBatches.Put(bt)
-	for {
+// readBatch waits for datagrams on the broker end and receives what is
+// queued, up to a batch, with one recvmmsg. It returns the batch (the
+// caller puts it back in dgramBatches) and how many it holds, or false
+// once the end is closed.
+func readBatch(raw syscall.RawConn) (*dgramBatch, int, bool) {
+	var bt *dgramBatch
+	got, en := 0, unix.Errno(0)
+	err := raw.Read(func(fd uintptr) bool {
+		bt = dgramBatches.Get().(*dgramBatch)
 		for i := range bt.hdrs {
 			bt.iovs[i].Base = &bt.bufs[i][0]
 			bt.iovs[i].SetLen(len(bt.bufs[i]))
 			bt.hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &bt.iovs[i]}}
 			bt.hdrs[i].Hdr.SetIovlen(1)
 		}
-		got, en := 0, unix.Errno(0)
-		raw.Control(func(fd uintptr) {
-			for {
-				if got, en = recvmmsg(fd, bt.hdrs[:]); en != unix.EINTR {
-					return
-				}
-			}
-		})
-		if en != 0 || got <= 0 {
-			return true // nothing queued (or an error, which the next read reports)
-		}
-		for i := 0; i < got; i++ {
-			n := int(bt.hdrs[i].Len)
-			if n == 0 {
-				return false // end of file: the program closed the socket
-			}
-			if !s.sendDgram(bt.bufs[i][:n], ch) {
-				return false
+		for {
+			if got, en = recvmmsg(fd, bt.hdrs[:]); en != unix.EINTR {
+				break
 			}
 		}
-		if got < dgramBatchLen {
-			return true
+		if en == unix.EAGAIN {
+			dgramBatches.Put(bt) // nothing queued: hold no batch while waiting
+			bt = nil
+			return false
 		}
-		runtime.Gosched() // as in dgramOut: let this batch travel first
+		return true
+	})
+	if err != nil || en != 0 || got <= 0 {
+		if bt != nil {
+			dgramBatches.Put(bt)
+		}
+		return nil, 0, false
 	}
+	return bt, got, true
+}
+
+// sendBatchOut sends the first got datagrams of bt. It reports false once
+// the program has closed the socket (a message of length 0: end of file).
+func (s *sock) sendBatchOut(bt *dgramBatch, got int, ch chan struct{}) bool {
+	for i := 0; i < got; i++ {
+		n := int(bt.hdrs[i].Len)
+		if n == 0 {
+			return false
+		}
+		if !s.sendDgram(bt.bufs[i][:n], ch) {
+			return false
+		}
+	}
+	return true
 }
 
 // sendDgram sends one datagram the program wrote (header + payload),

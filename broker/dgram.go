@@ -356,8 +356,8 @@ func (w *inWriter) sendmmsg(fd uintptr) bool {
 }
 
 // sendBatch queues the first n messages of bt on the app end without
-// waiting: a message that finds the receive queue full is dropped (and
-// counted), as a full socket buffer drops it. It reports false once the
+// waiting: the messages that find the receive queue full are dropped (and
+// counted), as a full socket buffer drops them. It reports false once the
 // program has closed the socket.
 func (w *inWriter) sendBatch(raw syscall.RawConn, bt *inBatch, n int) bool {
 	for i := 0; i < n; i++ {
@@ -379,8 +379,11 @@ func (w *inWriter) sendBatch(raw syscall.RawConn, bt *inBatch, n int) bool {
 			i += max(w.sent, 1) // sendmmsg sends at least one or fails
 		case unix.EINTR:
 		case unix.EAGAIN, unix.ENOBUFS:
-			dgramDrops.Add(1)
-			i++
+			// The queue is full: so it is for the rest of the batch,
+			// a moment later. Dropping them all here saves a system
+			// call per datagram lost while the program falls behind.
+			dgramDrops.Add(uint64(n - i))
+			return true
 		default:
 			return false
 		}

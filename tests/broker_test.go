@@ -1193,3 +1193,79 @@ func TestUDPBurstBoundaries(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestUDPFullQueueDrops: datagrams for a program that does not read are
+// queued until its queue is full and then dropped, as a full socket
+// buffer drops them; STATUS counts them. What the program then reads is
+// the beginning of what was sent, in order and whole, and the socket still
+// works afterwards.
+func TestUDPFullQueueDrops(t *testing.T) {
+	_, hosts := brokerWithHosts(t, nil, 10, 11)
+	rx, err := hosts[10].ListenPacket("udp", "127.0.0.10:5330")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := hosts[11].ListenPacket("udp", "127.0.0.11:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	before := status(t, hosts[10]).DgramDrops
+	// 4 MiB, twice what the queue towards a program holds.
+	const n, size = 3000, 1400
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 10), Port: 5330}
+	msg := make([]byte, size)
+	for i := 0; i < n; i++ {
+		binary.BigEndian.PutUint32(msg, uint32(i))
+		for j := 4; j < size; j++ {
+			msg[j] = byte(i + j)
+		}
+		if _, err := tx.WriteTo(msg, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var drops uint64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		drops = status(t, hosts[10]).DgramDrops - before
+		if drops > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if drops == 0 {
+		t.Fatalf("%d datagrams of %d bytes to a program that does not read: none dropped", n, size)
+	}
+	got, last := 0, -1
+	buf := make([]byte, 2048)
+	for {
+		rx.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		k, _, err := rx.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		i := int(binary.BigEndian.Uint32(buf))
+		ok := k == size && i > last
+		for j := 4; ok && j < size; j++ {
+			ok = buf[j] == byte(i+j)
+		}
+		if !ok {
+			t.Fatalf("datagram %d (after %d): %d bytes, or not as sent", i, last, k)
+		}
+		last = i
+		got++
+	}
+	t.Logf("%d datagrams read, %d dropped at the full queue (the rest in netstack)", got, drops)
+	if got == 0 || uint64(got)+drops > n {
+		t.Errorf("%d read + %d dropped of %d sent", got, drops, n)
+	}
+	if last != got-1 {
+		t.Errorf("read %d datagrams, the last one %d: the queue kept others than the first ones sent", got, last)
+	}
+	if _, err := tx.WriteTo([]byte("after"), to); err != nil {
+		t.Fatal(err)
+	}
+	rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if k, _, err := rx.ReadFrom(buf); err != nil || string(buf[:k]) != "after" {
+		t.Errorf("after the drops: read %q, %v; want \"after\"", buf[:k], err)
+	}
+}

@@ -373,7 +373,9 @@ func (w *inWriter) sendBatch(raw syscall.RawConn, bt *inBatch, n int) bool {
 	defer func() { w.hdrs = nil }()
 	for i := 0; i < n; {
 		w.hdrs = bt.hdrs[i:n]
-		raw.Write(w.send)
+		if raw.Write(w.send) != nil {
+			return false // the broker end is closed
+		}
 		switch w.en {
 		case 0:
 			i += max(w.sent, 1) // sendmmsg sends at least one or fails

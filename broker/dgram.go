@@ -62,10 +62,10 @@ func (s *sock) dgramConnect(a wire.Addr) syscall.Errno {
 // EACCES) are checked by the shim before the datagram gets here; whatever
 // still fails is dropped, as an unreliable network would.
 //
-// It waits for the first datagram with a plain read into the socket's own
-// buffer; a program sending a burst has more queued by then, which it takes
-// in batches of up to dgramBatchLen per recvmmsg, into a pooled batch held
-// only while the burst lasts.
+// Every read is a recvmmsg of up to dgramBatchLen datagrams, the first one
+// too: a lone datagram costs one system call before it travels, a burst one
+// per batch. The batch comes from a pool inside the read and goes back to
+// it whenever nothing is queued, so an idle socket holds none.
 func (s *sock) dgramOut() {
 	defer s.b.wg.Done()
 	defer s.close()
@@ -76,13 +76,16 @@ func (s *sock) dgramOut() {
 	if err != nil {
 		return
 	}
-	buf := make([]byte, dgramBufSize)
+	var rd outReader
+	rd.recv = rd.recvmmsg // one method value for the socket's life: no allocation per read
 	for {
-		n, err := s.conn.Read(buf)
-		if err != nil || n == 0 {
+		if !rd.read(raw) {
 			return // the program closed the socket (or it was closed)
 		}
-		if !s.sendDgram(buf[:n], ch) || !s.drainDgrams(raw, ch) {
+		ok := s.sendBatchOut(&rd, ch)
+		dgramBatches.Put(rd.bt)
+		rd.bt = nil
+		if !ok {
 			return
 		}
 		s.mu.Lock()
@@ -121,50 +124,77 @@ var dgramBatches = sync.Pool{New: func() any {
 	return b
 }}
 
-// drainDgrams sends the datagrams queued on the broker end now, in batches,
-// without waiting for more. It reports false once the program has closed
-// the socket.
-func (s *sock) drainDgrams(raw syscall.RawConn, ch chan struct{}) bool {
-	bt := dgramBatches.Get().(*dgramBatch)
-	defer dgramBatches.Put(bt)
-	for {
-		for i := range bt.hdrs {
-			bt.iovs[i].Base = &bt.bufs[i][0]
-			bt.iovs[i].SetLen(len(bt.bufs[i]))
-			bt.hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &bt.iovs[i]}}
-			bt.hdrs[i].Hdr.SetIovlen(1)
+// outReader is dgramOut's receive state: the batch of the last read and
+// what is reused from one datagram to the next.
+type outReader struct {
+	bt      *dgramBatch
+	got     int
+	en      unix.Errno
+	recv    func(fd uintptr) bool
+	payload bytes.Reader      // what netstack's Write reads the payload from
+	to      tcpip.FullAddress // and the destination it is given
+}
+
+// read waits for datagrams on the broker end and receives what is queued,
+// up to a batch, with one recvmmsg, into rd.bt (which the caller puts back
+// in dgramBatches) and rd.got. It reports false once the end is closed.
+func (rd *outReader) read(raw syscall.RawConn) bool {
+	rd.bt, rd.got, rd.en = nil, 0, 0
+	if err := raw.Read(rd.recv); err != nil || rd.en != 0 || rd.got <= 0 {
+		if rd.bt != nil {
+			dgramBatches.Put(rd.bt)
+			rd.bt = nil
 		}
-		got, en := 0, unix.Errno(0)
-		raw.Control(func(fd uintptr) {
-			for {
-				if got, en = recvmmsg(fd, bt.hdrs[:]); en != unix.EINTR {
-					return
-				}
-			}
-		})
-		if en != 0 || got <= 0 {
-			return true // nothing queued (or an error, which the next read reports)
-		}
-		for i := 0; i < got; i++ {
-			n := int(bt.hdrs[i].Len)
-			if n == 0 {
-				return false // end of file: the program closed the socket
-			}
-			if !s.sendDgram(bt.bufs[i][:n], ch) {
-				return false
-			}
-		}
-		if got < dgramBatchLen {
-			return true
-		}
-		runtime.Gosched() // as in dgramOut: let this batch travel first
+		return false
 	}
+	return true
+}
+
+// recvmmsg is read's attempt on fd; false (nothing queued) makes raw.Read
+// wait for the end to be readable and try again.
+func (rd *outReader) recvmmsg(fd uintptr) bool {
+	bt := dgramBatches.Get().(*dgramBatch)
+	for i := range bt.hdrs {
+		bt.iovs[i].Base = &bt.bufs[i][0]
+		bt.iovs[i].SetLen(len(bt.bufs[i]))
+		bt.hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &bt.iovs[i]}}
+		bt.hdrs[i].Hdr.SetIovlen(1)
+	}
+	for {
+		if rd.got, rd.en = recvmmsg(fd, bt.hdrs[:]); rd.en != unix.EINTR {
+			break
+		}
+	}
+	if rd.en == unix.EAGAIN {
+		dgramBatches.Put(bt) // nothing queued: hold no batch while waiting
+		rd.en = 0
+		return false
+	}
+	rd.bt = bt
+	return true
+}
+
+// sendBatchOut sends the datagrams of rd's batch. It reports false once
+// the program has closed the socket (a message of length 0: end of file).
+func (s *sock) sendBatchOut(rd *outReader, ch chan struct{}) bool {
+	bt := rd.bt
+	for i := 0; i < rd.got; i++ {
+		n := int(bt.hdrs[i].Len)
+		if n == 0 {
+			return false
+		}
+		if !s.sendDgram(bt.bufs[i][:n], ch, rd) {
+			return false
+		}
+	}
+	return true
 }
 
 // sendDgram sends one datagram the program wrote (header + payload),
 // waiting while netstack's send buffer is full. It reports false once the
-// socket is closed.
-func (s *sock) sendDgram(msg []byte, ch chan struct{}) bool {
+// socket is closed. rd lends the reader and address netstack is given
+// (as locals they would be allocated for each datagram).
+func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 	var d wire.Dgram
 	payload := msg // bare: to the connected peer
 	if !s.bare.Load() {
@@ -180,12 +210,13 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}) bool {
 			s.b.log.Debug("datagram dropped", "sock", s.id, "to", d.Peer, "err", en)
 			return true
 		}
-		opts.To = &fa
+		rd.to = fa
+		opts.To = &rd.to
 	}
-	var r bytes.Reader
+	r := &rd.payload
 	for {
 		r.Reset(payload)
-		_, werr := s.endpoint().Write(&r, opts)
+		_, werr := s.endpoint().Write(r, opts)
 		if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
 			if !s.waitEvent(ch) {
 				return false
@@ -215,10 +246,12 @@ func (s *sock) dgramIn() {
 	if err != nil {
 		return
 	}
+	var w inWriter
+	w.send = w.sendmmsg // one method value for the socket's life: no allocation per batch
 	for {
 		bt := inBatches.Get().(*inBatch)
 		n, next := s.readDgrams(bt)
-		ok := n == 0 || s.sendBatch(raw, bt, n)
+		ok := n == 0 || w.sendBatch(raw, bt, n)
 		inBatches.Put(bt)
 		if !ok {
 			return
@@ -308,11 +341,25 @@ func (s *sock) readDgrams(bt *inBatch) (int, int) {
 	return n, readMore
 }
 
+// inWriter is dgramIn's send state, kept across batches.
+type inWriter struct {
+	hdrs []unix.Mmsghdr // what is left to send of the batch
+	sent int
+	en   unix.Errno
+	send func(fd uintptr) bool
+}
+
+// sendmmsg is one sendmmsg of what is left, for raw.Write.
+func (w *inWriter) sendmmsg(fd uintptr) bool {
+	w.sent, w.en = sendmmsg(fd, w.hdrs)
+	return true
+}
+
 // sendBatch queues the first n messages of bt on the app end without
-// waiting: a message that finds the receive queue full is dropped (and
-// counted), as a full socket buffer drops it. It reports false once the
+// waiting: the messages that find the receive queue full are dropped (and
+// counted), as a full socket buffer drops them. It reports false once the
 // program has closed the socket.
-func (s *sock) sendBatch(raw syscall.RawConn, bt *inBatch, n int) bool {
+func (w *inWriter) sendBatch(raw syscall.RawConn, bt *inBatch, n int) bool {
 	for i := 0; i < n; i++ {
 		b := bt.bufs[i].Bytes()
 		bt.iovs[i].Base = nil // an empty datagram of a bare app end
@@ -323,19 +370,22 @@ func (s *sock) sendBatch(raw syscall.RawConn, bt *inBatch, n int) bool {
 		bt.hdrs[i] = unix.Mmsghdr{Hdr: unix.Msghdr{Iov: &bt.iovs[i]}}
 		bt.hdrs[i].Hdr.SetIovlen(1)
 	}
+	defer func() { w.hdrs = nil }()
 	for i := 0; i < n; {
-		sent, en := 0, unix.Errno(0)
-		raw.Write(func(fd uintptr) bool {
-			sent, en = sendmmsg(fd, bt.hdrs[i:n])
-			return true
-		})
-		switch en {
+		w.hdrs = bt.hdrs[i:n]
+		if raw.Write(w.send) != nil {
+			return false // the broker end is closed
+		}
+		switch w.en {
 		case 0:
-			i += max(sent, 1) // sendmmsg sends at least one or fails
+			i += max(w.sent, 1) // sendmmsg sends at least one or fails
 		case unix.EINTR:
 		case unix.EAGAIN, unix.ENOBUFS:
-			dgramDrops.Add(1)
-			i++
+			// The queue is full: so it is for the rest of the batch,
+			// a moment later. Dropping them all here saves a system
+			// call per datagram lost while the program falls behind.
+			dgramDrops.Add(uint64(n - i))
+			return true
 		default:
 			return false
 		}

@@ -1080,3 +1080,196 @@ func TestBrokerQuietSysmon(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPBurstBoundaries: the broker takes a sender's datagrams in batches
+// of several per system call. A burst mixing empty, small and 65507-byte
+// datagrams, to two destinations in turn, written while the broker is
+// stopped (so that it finds them all queued), must arrive as it was sent:
+// each datagram whole (length and SHA-256), in order, at the destination it
+// was sent to, from the sender's address. Closing the sender then frees its
+// port (the broker saw the end of the socket after a batch).
+func TestUDPBurstBoundaries(t *testing.T) {
+	dir := swrapDir(t)
+	bp := startBroker(t, dir)
+	hosts := make(map[int]*swrapnet.Host)
+	for _, id := range []int{10, 11, 12} {
+		h, err := swrapnet.Join(dir, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts[id] = h
+	}
+	var rx [2]*swrapnet.PacketConn
+	for k, a := range []string{"127.0.0.10:5320", "127.0.0.12:5320"} {
+		pc, err := hosts[[]int{10, 12}[k]].ListenPacket("udp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		rx[k] = pc
+	}
+	const from = "127.0.0.11:5321"
+	tx, err := hosts[11].ListenPacket("udp", from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the app end's send buffer holds while the broker is stopped
+	// (212992 bytes by default, counted with each message's overhead).
+	const n = 40
+	sizeOf := func(i int) int {
+		switch {
+		case i == 9:
+			return 65507 // the largest IPv4 UDP payload
+		case i%6 == 0:
+			return 0
+		default:
+			return 1 + (i*211)%1500
+		}
+	}
+	payload := func(i int) []byte {
+		b := make([]byte, sizeOf(i))
+		for j := range b {
+			b[j] = byte(i*7 + j*13)
+		}
+		return b
+	}
+	// Datagram i goes to rx[i%2]; the receivers check what they get
+	// against what was sent, in order.
+	errs := make(chan error, 2)
+	for k := range rx {
+		go func() {
+			buf := make([]byte, 65536)
+			for i := k; i < n; i += 2 {
+				rx[k].SetReadDeadline(time.Now().Add(5 * time.Second))
+				m, src, err := rx[k].ReadFrom(buf)
+				if err != nil {
+					errs <- fmt.Errorf("receiver %d, datagram %d: %v", k, i, err)
+					return
+				}
+				want := payload(i)
+				if m != len(want) || sha256.Sum256(buf[:m]) != sha256.Sum256(want) {
+					errs <- fmt.Errorf("receiver %d: datagram %d is %d bytes (sha256 %x), want %d (%x)",
+						k, i, m, sha256.Sum256(buf[:m]), len(want), sha256.Sum256(want))
+					return
+				}
+				if src.String() != from {
+					errs <- fmt.Errorf("receiver %d: datagram %d from %v, want %s", k, i, src, from)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	dst := []*net.UDPAddr{{IP: net.IPv4(127, 0, 0, 10), Port: 5320}, {IP: net.IPv4(127, 0, 0, 12), Port: 5320}}
+	proc := bp.cmd.Process
+	if err := proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	cont := sync.OnceFunc(func() { proc.Signal(syscall.SIGCONT) })
+	defer cont()
+	for i := 0; i < n; i++ {
+		tx.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := tx.WriteTo(payload(i), dst[i%2]); err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+	}
+	cont()
+	for range rx {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	tx.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		again, err := hosts[11].ListenPacket("udp", from)
+		if err == nil {
+			again.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the port of the closed sender is still taken: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUDPFullQueueDrops: datagrams for a program that does not read are
+// queued until its queue is full and then dropped, as a full socket
+// buffer drops them; STATUS counts them. What the program then reads
+// starts with the first datagram sent and is in order and whole (the
+// broker may still be delivering the sender's last ones as it reads), and
+// the socket still works afterwards.
+func TestUDPFullQueueDrops(t *testing.T) {
+	_, hosts := brokerWithHosts(t, nil, 10, 11)
+	rx, err := hosts[10].ListenPacket("udp", "127.0.0.10:5330")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := hosts[11].ListenPacket("udp", "127.0.0.11:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	before := status(t, hosts[10]).DgramDrops
+	// 4 MiB, twice what the queue towards a program holds.
+	const n, size = 3000, 1400
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 10), Port: 5330}
+	msg := make([]byte, size)
+	for i := 0; i < n; i++ {
+		binary.BigEndian.PutUint32(msg, uint32(i))
+		for j := 4; j < size; j++ {
+			msg[j] = byte(i + j)
+		}
+		if _, err := tx.WriteTo(msg, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var drops uint64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		drops = status(t, hosts[10]).DgramDrops - before
+		if drops > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if drops == 0 {
+		t.Fatalf("%d datagrams of %d bytes to a program that does not read: none dropped", n, size)
+	}
+	got, first, last := 0, -1, -1
+	buf := make([]byte, 2048)
+	for {
+		rx.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		k, _, err := rx.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		i := int(binary.BigEndian.Uint32(buf))
+		ok := k == size && i > last
+		for j := 4; ok && j < size; j++ {
+			ok = buf[j] == byte(i+j)
+		}
+		if !ok {
+			t.Fatalf("datagram %d (after %d): %d bytes, or not as sent", i, last, k)
+		}
+		if got == 0 {
+			first = i
+		}
+		last = i
+		got++
+	}
+	t.Logf("%d datagrams read, %d dropped at the full queue (the rest in netstack)", got, drops)
+	if got == 0 || uint64(got)+drops > n {
+		t.Errorf("%d read + %d dropped of %d sent", got, drops, n)
+	}
+	if first != 0 {
+		t.Errorf("the first datagram read is %d: the queue did not keep the first one sent", first)
+	}
+	if _, err := tx.WriteTo([]byte("after"), to); err != nil {
+		t.Fatal(err)
+	}
+	rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if k, _, err := rx.ReadFrom(buf); err != nil || string(buf[:k]) != "after" {
+		t.Errorf("after the drops: read %q, %v; want \"after\"", buf[:k], err)
+	}
+}

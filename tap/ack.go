@@ -10,12 +10,15 @@ import (
 )
 
 // DefaultAckDelay is the longest a pure ACK is held (Config.AckDelay)
-// when the fabric does not say otherwise. It is far below what TCP's
-// timers would notice (the sender of a lone segment waits 2·SRTT+200 ms
-// before a tail-loss probe, and at least 200 ms before a retransmission)
-// and well above the time a program under swrap takes to answer a
-// request, so that the answer nearly always carries the ACK.
-const DefaultAckDelay = time.Millisecond
+// when the fabric does not say otherwise: Linux's shortest delayed-ACK
+// timeout (TCP_DELACK_MIN). It is below what TCP's timers notice (the
+// sender of a lone segment waits 2·SRTT+200 ms before a tail-loss probe,
+// and at least 200 ms before a retransmission).
+const DefaultAckDelay = 40 * time.Millisecond
+
+// minAckDelay is the shortest hold: Go's timers are not finer than a
+// millisecond on an idle process.
+const minAckDelay = time.Millisecond
 
 // The ACK policy. netstack acknowledges at the end of every batch of
 // segments it handles and has no delayed ACK, so that half the frames of a
@@ -40,7 +43,13 @@ const DefaultAckDelay = time.Millisecond
 //     and not captured: a data segment or FIN piggybacks it; a second pure
 //     ACK goes at once in its place; an RST or a new SYN means the
 //     connection it acknowledged is gone.
-//   - Otherwise the timer sends it AckDelay after it was held.
+//   - Otherwise the timer sends it after the connection's usual answer
+//     time: the host's time to answer (from a segment's arrival to the
+//     host's next data) is estimated per connection as TCP estimates an
+//     RTO, srtt + 4·rttvar, within minAckDelay..AckDelay. A program that
+//     waits for the ACK (Nagle's algorithm holding its second small write)
+//     waits that long, not Linux's 40 ms or more; a loaded machine, where
+//     answers take milliseconds, still gets its ACKs carried.
 //
 // Since a held ACK acknowledges one segment, its sender has one segment in
 // flight, for which netstack's tail-loss probe waits 2·SRTT + 200 ms, and
@@ -158,10 +167,13 @@ func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
 type ackFlow struct {
 	held    *stack.PacketBuffer // the held pure ACK (a reference of ours), or nil
 	heldAck uint32              // its ack number
-	heldAt  int64               // when it was held
-	lastAck uint32              // ack number of the last segment put on the fabric
-	lastRx  int64               // when the last segment with data or FIN came in; 0: never
-	active  int64               // the last segment either way, for the idle sweep
+	due     int64               // when the timer sends it
+	// srtt and rttvar estimate how long the host takes to answer: from
+	// the last segment received to the next data it sends (nanoseconds).
+	srtt, rttvar int64
+	lastAck      uint32 // ack number of the last segment put on the fabric
+	lastRx       int64  // when the last segment with data or FIN came in; 0: never
+	active       int64  // the last segment either way, for the idle sweep
 	// unacked counts the segments with data or FIN received since lastAck
 	// went out (at least: some may be old or out of order).
 	unacked  int32
@@ -176,7 +188,7 @@ type ackFlow struct {
 // RX notes come from the goroutines that deliver to the host. mu guards
 // everything but the counters.
 type ackTable struct {
-	delay int64 // Config.AckDelay in nanoseconds
+	delay int64 // Config.AckDelay in nanoseconds: the longest hold
 
 	mu    sync.Mutex
 	flows map[flowKey]*ackFlow
@@ -241,19 +253,20 @@ func (t *ackTable) tx(s *tcpSeg, pkt *stack.PacketBuffer, now int64) (hold bool,
 	if !hadHeld && s.flags == tcpACK && s.payload == 0 && !s.sack && f.pingpong && !f.finTx &&
 		f.unacked == 1 && seqAfter(s.ack, f.lastAck) && !t.closed {
 		pkt.IncRef()
-		f.held, f.heldAck, f.heldAt = pkt, s.ack, now
+		f.held, f.heldAck, f.due = pkt, s.ack, now+f.holdFor(t.delay)
 		t.held.Add(1)
 		if !f.listed {
 			f.listed = true
 			t.list = append(t.list, f)
 		}
-		t.arm(now+t.delay, now)
+		t.arm(f.due, now)
 		return true, drop
 	}
 	f.lastAck = s.ack
 	f.unacked = 0
-	if s.payload > 0 && f.lastRx != 0 && now-f.lastRx <= t.delay {
+	if m := now - f.lastRx; s.payload > 0 && f.lastRx != 0 && m <= t.delay {
 		f.pingpong = true
+		f.sample(m)
 	}
 	if s.flags&tcpFIN != 0 {
 		f.finTx = true
@@ -262,6 +275,25 @@ func (t *ackTable) tx(s *tcpSeg, pkt *stack.PacketBuffer, now int64) (hold bool,
 		}
 	}
 	return false, drop
+}
+
+// sample feeds the answer-time estimator with m, as RFC 6298 does RTTs.
+func (f *ackFlow) sample(m int64) {
+	if f.srtt == 0 {
+		f.srtt, f.rttvar = m, m/2
+		return
+	}
+	d := f.srtt - m
+	if d < 0 {
+		d = -d
+	}
+	f.rttvar += (d - f.rttvar) / 4
+	f.srtt += (m - f.srtt) / 8
+}
+
+// holdFor is how long the flow's next pure ACK may be held.
+func (f *ackFlow) holdFor(longest int64) int64 {
+	return min(max(f.srtt+4*f.rttvar, int64(minAckDelay)), longest)
 }
 
 // rx notes a segment delivered to the host, before its stack sees it.
@@ -328,12 +360,12 @@ func (t *ackTable) expired(now int64, out []*stack.PacketBuffer) []*stack.Packet
 			f.listed = false
 			continue
 		}
-		// Due within an eighth of the delay counts as due: the timer
-		// is not finer than that, and a second wake-up costs more.
-		if due := f.heldAt + t.delay; due-t.delay/8 > now {
+		// Due within a tenth of a millisecond counts as due: the
+		// timer is not finer than that, and a second wake-up costs more.
+		if f.due-int64(100*time.Microsecond) > now {
 			kept = append(kept, f)
-			if next == 0 || due < next {
-				next = due
+			if next == 0 || f.due < next {
+				next = f.due
 			}
 			continue
 		}

@@ -316,6 +316,18 @@ func TestParseTCP(t *testing.T) {
 		s.key.lport != 1000 || s.key.rport != 2000 || s.key.local[15] != 1 || s.key.remote[15] != 2 {
 		t.Errorf("parseTCP = %+v, %v", s, ok)
 	}
+	// IPv6: the same segment, addresses kept whole.
+	b := make([]byte, header.IPv6MinimumSize+header.TCPMinimumSize+3)
+	ip6 := header.IPv6(b)
+	ip6.Encode(&header.IPv6Fields{PayloadLength: header.TCPMinimumSize + 3, TransportProtocol: header.TCPProtocolNumber,
+		HopLimit: 64, SrcAddr: tcpip.AddrFrom16([16]byte{0xfd, 15: 10}), DstAddr: tcpip.AddrFrom16([16]byte{0xfd, 15: 11})})
+	header.TCP(b[header.IPv6MinimumSize:]).Encode(&header.TCPFields{SrcPort: 7, DstPort: 8, AckNum: 9,
+		DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck | header.TCPFlagFin})
+	s, ok = parseTCP(b)
+	if !ok || s.flags != tcpACK|tcpFIN || s.ack != 9 || s.payload != 3 || s.sack || s.key.lport != 7 ||
+		s.key.local != [16]byte{0xfd, 15: 10} || s.key.remote != [16]byte{0xfd, 15: 11} {
+		t.Errorf("parseTCP(IPv6) = %+v, %v", s, ok)
+	}
 	for _, b := range [][]byte{nil, {0x45}, ipv4Packet([4]byte{1, 2, 3, 4}, 10).ToView().AsSlice()} {
 		if _, ok := parseTCP(b); ok {
 			t.Errorf("parseTCP(%x) ok", b)

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -29,7 +30,11 @@ func testCaptureAckPolicy(t *testing.T, on bool, env ...string) {
 	tshark := needTool(t, "tshark")
 	py := pythonTool(t)
 	script := filepath.Join(repoRoot, "tests", "testdata", "reqresp.py")
-	const rounds, bulk, port = 40, 1 << 20, 7000
+	// The bulk fits in the receiver's window: a reader slow enough to
+	// close it makes netstack drop a segment at the zero window and the
+	// sender retransmit it, ACK policy or not (iperf3 shows it now and
+	// then), which is not what this test is about.
+	const rounds, bulk, port = 40, 256 << 10, 7000
 	dir := swrapDir(t)
 	capFile := filepath.Join(dir, "acks.pcap")
 	brk := startBroker(t, dir, append(env, "SOCKET_WRAPPER_PCAP_FILE="+capFile)...)
@@ -41,7 +46,7 @@ func testCaptureAckPolicy(t *testing.T, on bool, env ...string) {
 		strconv.Itoa(rounds), strconv.Itoa(bulk)), false)
 	cli.mustSucceed(t, 45*time.Second)
 	srv.mustSucceed(t, 10*time.Second)
-	if got, want := cli.stdout.String(), "OK 40 1048576\n"; got != want {
+	if got, want := cli.stdout.String(), fmt.Sprintf("OK %d %d\n", rounds, bulk); got != want {
 		t.Fatalf("client printed %q, want %q", got, want)
 	}
 	time.Sleep(100 * time.Millisecond) // the last ACKs (a held one waits 40 ms at most)

@@ -64,6 +64,10 @@ type Config struct {
 	// sockets instead of being handed over in memory (fabric.Config.Sockets):
 	// slower, and the path a stack in another process would take.
 	FabricSockets bool
+	// AckDelay is how long a pure ACK of an interactive TCP connection may
+	// wait for the answer to carry it (fabric.Config.AckDelay): 0 means
+	// the default, negative never holds an ACK (SWRAP_ACK_DELAY).
+	AckDelay time.Duration
 	// Names is the name table (package names) served to programs and by
 	// the DNS server; nil means the default names only.
 	Names *names.Table
@@ -163,6 +167,7 @@ func New(cfg Config) (*Broker, error) {
 		NeedChecksums: b.capturing,
 		Links:         cfg.Links,
 		Sockets:       cfg.FabricSockets,
+		AckDelay:      cfg.AckDelay,
 	}
 	if cfg.PcapFile != "" {
 		// The frames that links drop are not in the capture; their

@@ -50,6 +50,11 @@ type LinkStats struct {
 	RxBytes     uint64 `json:"rx_bytes"`
 	Unreachable uint64 `json:"unreachable"`
 	Dropped     uint64 `json:"dropped"`
+	// The ACK policy (tap.Stats): pure ACKs held, held ACKs a later
+	// segment carried (never sent), held ACKs sent by the timer.
+	AcksHeld    uint64 `json:"acks_held,omitempty"`
+	AcksMerged  uint64 `json:"acks_merged,omitempty"`
+	AcksFlushed uint64 `json:"acks_flushed,omitempty"`
 }
 
 // SocketStatus describes one wrapped socket.
@@ -90,7 +95,8 @@ func (b *Broker) status() []byte {
 		ls := h.LinkStats()
 		st.Hosts = append(st.Hosts, HostStatus{ID: h.ID, IPv4: h.IPv4.String(), IPv6: h.IPv6.String(),
 			Link: LinkStats{TxFrames: ls.TxFrames, TxBytes: ls.TxBytes, RxFrames: ls.RxFrames,
-				RxBytes: ls.RxBytes, Unreachable: ls.Unreachable, Dropped: ls.Dropped}})
+				RxBytes: ls.RxBytes, Unreachable: ls.Unreachable, Dropped: ls.Dropped,
+				AcksHeld: ls.AcksHeld, AcksMerged: ls.AcksMerged, AcksFlushed: ls.AcksFlushed}})
 	}
 	b.mu.Lock()
 	socks := make([]*sock, 0, len(b.socks))

@@ -82,6 +82,10 @@ type Config struct {
 	// capture and counters, without two system calls and two goroutine
 	// hand-offs per frame.
 	Sockets bool
+	// AckDelay is how long a host may hold a pure ACK of an interactive
+	// TCP connection for its answer to carry it (tap.Config.AckDelay); 0
+	// means tap.DefaultAckDelay, negative sends every ACK at once.
+	AckDelay time.Duration
 }
 
 // Fabric is the set of hosts and the sockets between them. Its methods are
@@ -245,6 +249,7 @@ func (f *Fabric) newNode(id int) (*node, error) {
 			ICMPSource6:    p.IPv6(RouterID),
 			TrustChecksums: !f.cfg.VerifyChecksums,
 			NeedChecksums:  f.needChecksums(),
+			AckDelay:       f.ackDelay(),
 		},
 	})
 	if err != nil { // stack.New closed rx
@@ -253,6 +258,18 @@ func (f *Fabric) newNode(id int) (*node, error) {
 		return nil, err
 	}
 	return &node{host: h, path: path, port: port, local: tap.LocalPort(h.Link)}, nil
+}
+
+// ackDelay is the hosts' tap.Config.AckDelay.
+func (f *Fabric) ackDelay() time.Duration {
+	switch d := f.cfg.AckDelay; {
+	case d == 0:
+		return tap.DefaultAckDelay
+	case d < 0:
+		return 0
+	default:
+		return d
+	}
 }
 
 // sizeBuffers sets SO_SNDBUF and SO_RCVBUF, with the FORCE variants first

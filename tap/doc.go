@@ -19,4 +19,9 @@
 // thread is blocked per NIC. Checksums are computed by netstack on TX
 // whenever a frame may be captured (Config.NeedChecksums), so every
 // captured frame carries valid checksums.
+//
+// With Config.AckDelay set, the endpoint delays and piggybacks TCP ACKs as
+// Linux does, which netstack does not (see ack.go): a pure ACK of an
+// interactive connection is held until the answer carries it, and is then
+// never sent nor captured.
 package tap

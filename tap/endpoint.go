@@ -68,6 +68,12 @@ type Config struct {
 	// It must answer true whenever a frame may be captured, so that every
 	// captured frame is valid. Unset means always.
 	NeedChecksums func() bool
+	// AckDelay, if positive, turns on the ACK policy (see ack.go): in an
+	// interactive TCP connection, a pure ACK of one segment is held up to
+	// this long, and dropped if the next segment of the connection (the
+	// answer, usually) carries it, as Linux's delayed ACK does. Zero sends
+	// every frame as netstack makes it.
+	AckDelay time.Duration
 }
 
 // Stats are an endpoint's counters.
@@ -76,6 +82,9 @@ type Stats struct {
 	RxFrames, RxBytes uint64 // frames received and delivered to netstack
 	Unreachable       uint64 // frames for which no host exists (answered with ICMP)
 	Dropped           uint64 // frames lost: no route, send failed, bad or truncated RX
+	// The ACK policy (Config.AckDelay): pure ACKs held, held ACKs dropped
+	// because a later segment carried them, and held ACKs the timer sent.
+	AcksHeld, AcksMerged, AcksFlushed uint64
 }
 
 const (
@@ -120,6 +129,9 @@ type Endpoint struct {
 	// rx is owned by the RX goroutine.
 	rx rxState
 
+	// acks is the ACK policy's state, nil when it is off.
+	acks *ackTable
+
 	// injecting counts deliveries in progress from other hosts' LocalPorts;
 	// rxStopped, once set, turns new ones away (StopRX).
 	injecting atomic.Int64
@@ -145,6 +157,9 @@ type txState struct {
 	// single packet of its round.
 	probe []*Port
 	one   [1]*stack.PacketBuffer
+	// noHold is set while held ACKs are being sent: they are not held
+	// again.
+	noHold bool
 }
 
 // injection is a frame for a host in this process (LocalPort), taken out
@@ -203,16 +218,23 @@ func New(cfg Config) (*Endpoint, error) {
 	e.rx.iovs = make([]unix.Iovec, n)
 	e.rx.views = make([]*buffer.View, n)
 	e.rx.readFn = e.rx.read
+	if cfg.AckDelay > 0 {
+		e.acks = newAckTable(cfg.AckDelay, e.flushAcks)
+	}
 	return e, nil
 }
 
 // Stats returns the endpoint's counters.
 func (e *Endpoint) Stats() Stats {
-	return Stats{
+	s := Stats{
 		TxFrames: e.txFrames.Load(), TxBytes: e.txBytes.Load(),
 		RxFrames: e.rxFrames.Load(), RxBytes: e.rxBytes.Load(),
 		Unreachable: e.unreachable.Load(), Dropped: e.dropped.Load(),
 	}
+	if a := e.acks; a != nil {
+		s.AcksHeld, s.AcksMerged, s.AcksFlushed = a.held.Load(), a.merged.Load(), a.flushed.Load()
+	}
+	return s
 }
 
 // MTU implements stack.LinkEndpoint.MTU.
@@ -297,6 +319,9 @@ func (e *Endpoint) stop() {
 // need (a reply's route lookup), so the RX goroutine must be gone first.
 func (e *Endpoint) StopRX() {
 	e.rxStopped.Store(true)
+	if e.acks != nil {
+		e.acks.close() // the host is going: its held ACKs with it
+	}
 	e.stop()
 	e.wg.Wait()
 	// Frames other hosts hand over in memory (LocalPort) are delivered by
@@ -322,6 +347,9 @@ func (e *Endpoint) Close() {
 		if f != nil {
 			f()
 		}
+		if e.acks != nil {
+			e.acks.close()
+		}
 		e.stop()
 		e.wg.Wait()
 	})
@@ -344,18 +372,9 @@ func (e *Endpoint) SetOnCloseAction(f func()) {
 // where the receiver's processing (and a host's own, for ICMP errors) may
 // take locks that the netstack code transmitting would hold.
 func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
-	all := pkts.AsSlice()
 	inj := injections.Get().(*[]injection)
 	e.txMu.Lock()
-	for len(all) > 0 {
-		n := e.txRound(all, inj)
-		all = all[n:]
-	}
-	var icmp []*localPacket
-	if len(e.tx.icmp) > 0 {
-		icmp = e.tx.icmp
-		e.tx.icmp = nil
-	}
+	icmp := e.writeLocked(pkts.AsSlice(), inj)
 	e.txMu.Unlock()
 
 	// Frames for hosts in this process and ICMP errors are delivered
@@ -367,6 +386,22 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 		e.deliverLocal(icmp)
 	}
 	return pkts.Len(), nil
+}
+
+// writeLocked sends all, appending the frames for hosts of this process
+// to inj, and returns the ICMP errors made up for the host's own stack.
+// Called with txMu held.
+func (e *Endpoint) writeLocked(all []*stack.PacketBuffer, inj *[]injection) []*localPacket {
+	for len(all) > 0 {
+		n := e.txRound(all, inj)
+		all = all[n:]
+	}
+	var icmp []*localPacket
+	if len(e.tx.icmp) > 0 {
+		icmp = e.tx.icmp
+		e.tx.icmp = nil
+	}
+	return icmp
 }
 
 // deliverInjections hands the frames of a TX round to the hosts of this
@@ -388,6 +423,7 @@ func (e *Endpoint) txRound(pkts []*stack.PacketBuffer, inj *[]injection) int {
 	tx := &e.tx
 	tx.ports = tx.ports[:0]
 	consumed, n, nIov := 0, 0, 0
+	var now int64 // for the ACK policy, read once per round
 	for _, pkt := range pkts {
 		if n == maxTxBatch {
 			break
@@ -429,6 +465,23 @@ func (e *Endpoint) txRound(pkts []*stack.PacketBuffer, inj *[]injection) int {
 		if size == 0 {
 			e.dropped.Add(1)
 			continue
+		}
+		if e.acks != nil && !tx.noHold {
+			if s, ok := parseTCP(tx.parts[first]); ok {
+				if now == 0 {
+					now = nanotime()
+				}
+				hold, drop := e.acks.tx(&s, pkt, now)
+				if drop != nil {
+					drop.DecRef()
+				}
+				if hold {
+					clear(tx.parts[first:nIov])
+					clear(tx.iovs[first:nIov])
+					nIov = first
+					continue
+				}
+			}
 		}
 		p := &tx.pkts[n]
 		*p = txPacket{pkt: pkt, iov: first, niov: nIov - first, size: size, p0: len(tx.ports)}
@@ -608,6 +661,7 @@ func (e *Endpoint) inject(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBu
 	}
 	e.rxFrames.Add(1)
 	e.rxBytes.Add(uint64(size))
+	e.noteRx(firstView(pkt))
 	d.DeliverNetworkPacket(proto, pkt)
 }
 
@@ -727,6 +781,7 @@ func (e *Endpoint) deliver(d stack.NetworkDispatcher, i int) {
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
 	e.rxFrames.Add(1)
 	e.rxBytes.Add(uint64(n))
+	e.noteRx(v.AsSlice())
 	d.DeliverNetworkPacket(proto, pkt)
 	pkt.DecRef()
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/swrap/swrap/broker"
 	"github.com/swrap/swrap/names"
 	"github.com/swrap/swrap/netem"
+	"github.com/swrap/swrap/tap"
 	"github.com/swrap/swrap/wire"
 )
 
@@ -55,6 +56,7 @@ func run() error {
 		netemArg = flag.String("netem", os.Getenv("SWRAP_NETEM"), "network `conditions` to start with, e.g. \"10->11 delay=50ms loss=5% seed=42; 11 rate=10mbit\" (SWRAP_NETEM)")
 		netemF   = flag.String("netem-file", os.Getenv("SWRAP_NETEM_FILE"), "read network conditions from `file`, one rule a line, before --netem (SWRAP_NETEM_FILE)")
 		sockets  = flag.Bool("fabric-sockets", os.Getenv("SWRAP_FABRIC_SOCKETS") == "1", "frames between hosts cross unix sockets instead of memory: slower, the path of a stack in another process (SWRAP_FABRIC_SOCKETS=1)")
+		ackDelay = flag.Duration("ack-delay", envDuration("SWRAP_ACK_DELAY", tap.DefaultAckDelay), "longest a pure ACK of an interactive TCP connection waits for the answer to carry it, as Linux's delayed ACK; 0 sends every ACK at once (SWRAP_ACK_DELAY)")
 		procs    = flag.Int("procs", envInt("SWRAP_BROKER_PROCS", defaultProcs()), "CPUs the broker's Go runtime uses (SWRAP_BROKER_PROCS; GOMAXPROCS wins if set)")
 	)
 	flag.Parse()
@@ -125,6 +127,7 @@ func run() error {
 		Dir: abs, Plan: plan, MTU: uint32(*mtu), PcapFile: *pcapFile, Snaplen: *snaplen,
 		PcapFormat: *pcapFmt, PcapDir: *pcapDir,
 		IdleTimeout: *idle, Log: logger, Links: links, FabricSockets: *sockets, Names: table,
+		AckDelay: ackDelayConfig(*ackDelay),
 	})
 	if errors.Is(err, broker.ErrLocked) {
 		if *onDemand {
@@ -167,6 +170,24 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// envDuration is the duration in environment variable name (Go syntax:
+// "1ms", "500us", "0"), def if unset or malformed.
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// ackDelayConfig maps --ack-delay to broker.Config.AckDelay, where 0 means
+// the default: 0 on the command line turns holding off.
+func ackDelayConfig(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // netemRules reads the starting network conditions: the file's, then the

@@ -3,10 +3,10 @@ package broker
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -75,17 +75,50 @@ func (cc *ctlConn) serve() {
 		}
 		b.mu.Unlock()
 	}()
-	buf := make([]byte, wire.MaxMessage+1)
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return
+	}
 	oob := make([]byte, unix.CmsgSpace(4*8))
 	out := make([]byte, 0, 512)
 	for {
-		n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oob)
-		if n == 0 && (err == nil || errors.Is(err, io.EOF)) && !peerGone(uc) {
-			err = nil // an empty message, not the end: it gets EPROTO
+		// The 64 KiB read buffer is taken only once a request is there and
+		// goes back after the reply: a connection waiting for its next
+		// request holds none (a busy broker has hundreds of them, which
+		// kept ~27 MiB of buffers and the runtime metadata that grows with
+		// the peak heap: bench/PROFILE.md).
+		var (
+			bp             *[]byte
+			n, oobn, flags int
+			rerr           error
+		)
+		err := raw.Read(func(fd uintptr) bool {
+			bp = ctlBufs.Get().(*[]byte)
+			for {
+				n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), *bp, oob, unix.MSG_CMSG_CLOEXEC)
+				if rerr != unix.EINTR {
+					break
+				}
+			}
+			if rerr == unix.EAGAIN {
+				ctlBufs.Put(bp)
+				bp = nil
+				return false
+			}
+			return true
+		})
+		if err == nil {
+			err = rerr
 		}
-		if err != nil || n == 0 && peerGone(uc) {
+		if n == 0 && err == nil && !peerGone(uc) {
+			err = nil // an empty message, not the end: it gets EPROTO
+		} else if err != nil || n == 0 {
+			if bp != nil {
+				ctlBufs.Put(bp)
+			}
 			return
 		}
+		buf := *bp
 		if oobn > 0 {
 			closeReceivedFDs(oob[:oobn]) // nobody sends us fds; never leak them
 		}
@@ -105,11 +138,19 @@ func (cc *ctlConn) serve() {
 		if r.fd >= 0 {
 			unix.Close(r.fd)
 		}
+		ctlBufs.Put(bp)
 		if werr != nil {
 			return
 		}
 	}
 }
+
+// ctlBufs are the control connections' read buffers: the largest request
+// and one byte more, so that a longer one shows as truncated.
+var ctlBufs = sync.Pool{New: func() any {
+	b := make([]byte, wire.MaxMessage+1)
+	return &b
+}}
 
 // handle decodes and dispatches one request.
 func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {

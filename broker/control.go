@@ -81,38 +81,39 @@ func (cc *ctlConn) serve() {
 	}
 	oob := make([]byte, unix.CmsgSpace(4*8))
 	out := make([]byte, 0, 512)
+	// The 64 KiB read buffer is taken only once a request is there and goes
+	// back after the reply: a connection waiting for its next request holds
+	// none (a busy broker has hundreds of them, which kept ~27 MiB of
+	// buffers and the runtime metadata that grows with the peak heap:
+	// bench/PROFILE.md). The callback is made once, not per request.
+	var (
+		bp             *[]byte
+		n, oobn, flags int
+		rerr           error
+	)
+	recv := func(fd uintptr) bool {
+		bp = ctlBufs.Get().(*[]byte)
+		for {
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), *bp, oob, unix.MSG_CMSG_CLOEXEC)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		if rerr == unix.EAGAIN {
+			ctlBufs.Put(bp)
+			bp = nil
+			return false
+		}
+		return true
+	}
 	for {
-		// The 64 KiB read buffer is taken only once a request is there and
-		// goes back after the reply: a connection waiting for its next
-		// request holds none (a busy broker has hundreds of them, which
-		// kept ~27 MiB of buffers and the runtime metadata that grows with
-		// the peak heap: bench/PROFILE.md).
-		var (
-			bp             *[]byte
-			n, oobn, flags int
-			rerr           error
-		)
-		err := raw.Read(func(fd uintptr) bool {
-			bp = ctlBufs.Get().(*[]byte)
-			for {
-				n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), *bp, oob, unix.MSG_CMSG_CLOEXEC)
-				if rerr != unix.EINTR {
-					break
-				}
-			}
-			if rerr == unix.EAGAIN {
-				ctlBufs.Put(bp)
-				bp = nil
-				return false
-			}
-			return true
-		})
+		bp = nil
+		err := raw.Read(recv)
 		if err == nil {
 			err = rerr
 		}
-		if n == 0 && err == nil && !peerGone(uc) {
-			err = nil // an empty message, not the end: it gets EPROTO
-		} else if err != nil || n == 0 {
+		// n == 0 is an empty message (it gets EPROTO) unless the peer is gone.
+		if err != nil || n == 0 && peerGone(uc) {
 			if bp != nil {
 				ctlBufs.Put(bp)
 			}

@@ -143,16 +143,9 @@ type Endpoint struct {
 	wg        sync.WaitGroup // the RX goroutine
 }
 
-// txState holds arrays allocated once per endpoint so that TX does not
-// allocate per packet.
+// txState is the TX state that outlives a round; guarded by txMu.
 type txState struct {
-	hdrs  [maxTxBatch]unix.Mmsghdr
-	iovs  [maxTxIovs]unix.Iovec
-	parts [maxTxIovs][]byte // the same slices as iovs, for the capture hook
-	pkts  [maxTxBatch]txPacket
-	ports []*Port // flat list of every packet's ports; see txPacket
-	icmp  []*localPacket
-	snd   sender
+	icmp []*localPacket
 	// probe and one serve writeDirect: the routing check's ports and the
 	// single packet of its round.
 	probe []*Port
@@ -161,6 +154,24 @@ type txState struct {
 	// again.
 	noHold bool
 }
+
+// txBatch holds the arrays of one TX round (about 48 KiB), so that TX
+// does not allocate per packet. A round takes one from txBatches and gives
+// it back cleared: an idle host holds none (bench/PROFILE.md, "Footprint").
+type txBatch struct {
+	hdrs  [maxTxBatch]unix.Mmsghdr
+	iovs  [maxTxIovs]unix.Iovec
+	parts [maxTxIovs][]byte // the same slices as iovs, for the capture hook
+	pkts  [maxTxBatch]txPacket
+	ports []*Port // flat list of every packet's ports; see txPacket
+	snd   sender
+}
+
+var txBatches = sync.Pool{New: func() any {
+	b := &txBatch{ports: make([]*Port, 0, maxTxBatch)}
+	b.snd.writeFn = b.snd.write
+	return b
+}}
 
 // injection is a frame for a host in this process (LocalPort), taken out
 // of a TX round and delivered once txMu is released.
@@ -209,8 +220,6 @@ func New(cfg Config) (*Endpoint, error) {
 	}
 	e := &Endpoint{cfg: cfg, rxRaw: raw}
 	e.mtu.Store(cfg.MTU)
-	e.tx.snd.writeFn = e.tx.snd.write
-	e.tx.ports = make([]*Port, 0, maxTxBatch)
 	e.tx.probe = make([]*Port, 0, 4)
 
 	n := min(max(rxBufferBudget/int(cfg.MTU), 1), maxRxBatch)
@@ -420,7 +429,7 @@ func (e *Endpoint) deliverInjections(inj *[]injection) {
 // txRound routes, captures and sends as many of pkts as fit in the batch
 // arrays and returns how many it consumed. Called with txMu held.
 func (e *Endpoint) txRound(pkts []*stack.PacketBuffer, inj *[]injection) int {
-	tx := &e.tx
+	tx := txBatches.Get().(*txBatch)
 	tx.ports = tx.ports[:0]
 	consumed, n, nIov := 0, 0, 0
 	var now int64 // for the ACK policy, read once per round
@@ -466,7 +475,7 @@ func (e *Endpoint) txRound(pkts []*stack.PacketBuffer, inj *[]injection) int {
 			e.dropped.Add(1)
 			continue
 		}
-		if e.acks != nil && !tx.noHold {
+		if e.acks != nil && !e.tx.noHold {
 			if s, ok := parseTCP(tx.parts[first]); ok {
 				if now == 0 {
 					now = nanotime()
@@ -486,22 +495,22 @@ func (e *Endpoint) txRound(pkts []*stack.PacketBuffer, inj *[]injection) int {
 		p := &tx.pkts[n]
 		*p = txPacket{pkt: pkt, iov: first, niov: nIov - first, size: size, p0: len(tx.ports)}
 		n++
-		e.route(p, tx.parts[first:nIov])
+		e.route(tx, p, tx.parts[first:nIov])
 		p.p1 = len(tx.ports)
 	}
-	e.sendRound(n, inj)
+	e.sendRound(tx, n, inj)
 	clear(tx.pkts[:n])
 	clear(tx.parts[:nIov])
 	clear(tx.iovs[:nIov])
 	clear(tx.ports)
+	txBatches.Put(tx)
 	return max(consumed, 1)
 }
 
 // route asks the route function where the packet goes, appending its ports
 // to tx.ports; it captures delivered frames and turns NoHost into an ICMP
-// error queued on tx.icmp.
-func (e *Endpoint) route(p *txPacket, parts [][]byte) {
-	tx := &e.tx
+// error queued on e.tx.icmp.
+func (e *Endpoint) route(tx *txBatch, p *txPacket, parts [][]byte) {
 	dst, ok := destination(parts[0])
 	if !ok {
 		e.dropped.Add(1)
@@ -537,7 +546,7 @@ func (e *Endpoint) route(p *txPacket, parts [][]byte) {
 		tx.ports = tx.ports[:before]
 		e.unreachable.Add(1)
 		if lp := e.unreachablePacket(parts); lp != nil {
-			tx.icmp = append(tx.icmp, lp)
+			e.tx.icmp = append(e.tx.icmp, lp)
 		}
 	default:
 		tx.ports = tx.ports[:before]
@@ -550,8 +559,7 @@ func (e *Endpoint) route(p *txPacket, parts [][]byte) {
 // ports (broadcast) is sent to each in turn. Packets for a LocalPort are
 // appended to inj, sharing the packet's buffers (netstack treats received
 // data as read-only, as its own loopback and pipe links rely on).
-func (e *Endpoint) sendRound(n int, inj *[]injection) {
-	tx := &e.tx
+func (e *Endpoint) sendRound(tx *txBatch, n int, inj *[]injection) {
 	for i := 0; i < n; i++ {
 		p := &tx.pkts[i]
 		for k, port := range tx.ports[p.p0:p.p1] {

@@ -96,6 +96,7 @@ func New(cfg Config) (*Host, error) {
 		// A host talking to itself (its own address) loops inside its
 		// stack instead of crossing the fabric, as on Linux.
 		HandleLocal: true,
+		RandSource:  newRandSource(),
 	})
 	if err := h.setup(cfg); err != nil {
 		h.Close()

@@ -31,6 +31,11 @@ import (
 	"github.com/swrap/swrap/wire"
 )
 
+// The broker samples no allocations unless --memprofile asks: the
+// profile's bucket table is 1.4 MiB once the first sample is taken, more
+// than the broker holds per host (bench/PROFILE.md, "Footprint").
+func init() { runtime.MemProfileRate = 0 }
+
 func main() {
 	reexecQuietSysmon()
 	if err := run(); err != nil {
@@ -149,6 +154,7 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 	if *memprof != "" {
+		runtime.MemProfileRate = 512 << 10 // Go's default
 		defer writeHeapProfile(*memprof)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

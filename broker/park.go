@@ -31,7 +31,6 @@ const idlePark = 250 * time.Millisecond
 const (
 	inRunning int32 = iota + 1
 	inParked
-	inClosed // the socket is closed: events start nothing
 )
 
 // parker is the broker's epoll set of parked broker ends. Its own fd is in
@@ -168,24 +167,16 @@ func (s *sock) addSessionGoroutine() bool {
 	return true
 }
 
-// startIn sets up pumpIn once the socket is connected: the waiter callback
-// that starts it, and restarts it once parked. The pump starts parked, so
-// that a connection closed before any byte or FIN came in (a server that
-// accepts and closes) never runs one: the goroutine, its ticker and its
-// wake-up were a share of the connect cycle (bench/PROFILE.md). Whatever
-// came in before the callback was registered starts it at once.
+// startIn starts pumpIn once the socket is connected, with the waiter
+// callback that wakes it and restarts it once parked.
 func (s *sock) startIn() {
 	s.inCh = make(chan struct{}, 1)
-	s.inEntry = waiter.NewFunctionEntry(inEvents, s.inNotify)
-	s.inState.Store(inParked)
+	s.inEntry = waiter.NewFunctionEntry(waiter.ReadableEvents|waiter.EventHUp|waiter.EventErr, s.inNotify)
 	s.wq.EventRegister(&s.inEntry)
-	if s.ep.Readiness(inEvents) != 0 && s.inState.CompareAndSwap(inParked, inRunning) {
-		go s.resumeIn()
-	}
+	s.inState.Store(inRunning)
+	s.b.wg.Add(1)
+	go s.pumpIn()
 }
-
-// inEvents are the endpoint events that (re)start pumpIn.
-const inEvents = waiter.ReadableEvents | waiter.EventHUp | waiter.EventErr
 
 // inNotify is the waiter callback of pumpIn. It runs in netstack, possibly
 // under its locks: it only signals, or starts a goroutine. The token goes

@@ -86,7 +86,7 @@ type sock struct {
 	// Parking of an idle TCP session (park.go). inCh and inEntry are set
 	// once by startIn; inGrown and outArmed belong to the one pumpIn,
 	// respectively pumpOut, that runs at a time.
-	inState  atomic.Int32 // inRunning, inParked or inClosed once connected
+	inState  atomic.Int32 // inRunning or inParked once connected
 	inCh     chan struct{}
 	inEntry  waiter.Entry
 	inGrown  bool // pumpIn grew the app queue
@@ -576,9 +576,6 @@ func (s *sock) close() {
 	s.state = wire.StateClosed
 	ep := s.ep
 	s.mu.Unlock()
-	// A parked pumpIn stays parked: the FIN or RST the close brings back
-	// would otherwise start a goroutine only to find the socket closed.
-	s.inState.CompareAndSwap(inParked, inClosed)
 	close(s.done)
 	if s.typ == unix.SOCK_STREAM && s.closedWithUnreadData() {
 		// Linux answers a close with unread data by an RST.

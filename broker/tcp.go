@@ -123,13 +123,6 @@ func (s *sock) startConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	s.ssConnecting = true
 	timeo := s.sndTimeo
 	s.mu.Unlock()
-	if !nonblock && timeo == 0 {
-		// A blocking connect with no SO_SNDTIMEO waits for the outcome
-		// anyway: deciding it on this goroutine saves a hand-off per
-		// connect (netstack -> finishConnect -> here).
-		s.finishConnect(&entry, ch, done)
-		return s.waitConnect(done, 0)
-	}
 	goSession(func() { s.finishConnect(&entry, ch, done) })
 	if nonblock {
 		return syscall.EINPROGRESS

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,10 +174,19 @@ func TestDir(t *testing.T) {
 type blockedConn struct {
 	release chan struct{}
 	buf     bytes.Buffer
+	// entered, if not nil, is closed when the first Write begins.
+	entered chan struct{}
+	once    sync.Once
 }
 
-func (b *blockedConn) Write(p []byte) (int, error) { <-b.release; return b.buf.Write(p) }
-func (b *blockedConn) Close() error                { return nil }
+func (b *blockedConn) Write(p []byte) (int, error) {
+	if b.entered != nil {
+		b.once.Do(func() { close(b.entered) })
+	}
+	<-b.release
+	return b.buf.Write(p)
+}
+func (b *blockedConn) Close() error { return nil }
 
 // TestStreamLoss: a reader that does not read makes the stream drop
 // frames without blocking Frame, and the stream says how many it lost.
@@ -237,12 +247,22 @@ func TestStreamPortFilter(t *testing.T) {
 // TestFrameNoAlloc: recording a frame, with or without a note, allocates
 // nothing on the packet path.
 func TestFrameNoAlloc(t *testing.T) {
-	out := &blockedConn{release: make(chan struct{})}
+	out := &blockedConn{release: make(chan struct{}), entered: make(chan struct{})}
 	w := NewStream(out, Options{Namer: testNamer, QueueBytes: 8 * chunkSize})
 	defer func() { close(out.release); w.Close() }()
 	pkt := udpFrom(t, 10, 11)
 	parts := [][]byte{pkt[:20], pkt[20:]}
 	ts := time.Now()
+	// The writer goroutine's own work (the section, interfaces, pcapgo's
+	// records) allocates, and AllocsPerRun counts every goroutine: let it
+	// take the first frames and block in its first write before measuring.
+	w.FrameNote(ts, parts, Note{Delay: time.Millisecond, Drop: "loss"})
+	w.Frame(ts, parts)
+	select {
+	case <-out.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream's writer never wrote")
+	}
 	if n := testing.AllocsPerRun(1000, func() { w.FrameNote(ts, parts, Note{Delay: time.Millisecond, Drop: "loss"}) }); n != 0 {
 		t.Errorf("FrameNote allocates %.1f times per frame", n)
 	}

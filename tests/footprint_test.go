@@ -38,9 +38,10 @@ func TestBrokerHostsFootprint(t *testing.T) {
 	}
 	// idleRSS waits for the broker to be idle with its hosts made and
 	// returns its RSS once under the bound (the broker hands its free heap
-	// back 2, 4, 8 s into a quiet period), or the last one after 20 s.
+	// back 2, 4, 8 s into a quiet period), or the last one after 20 s; a
+	// broker never seen idle with its hosts fails the test.
 	idleRSS := func() float64 {
-		var rss float64
+		rss := -1.0
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 			st := brokerStatus(t, dir)
 			if len(st.Hosts) < hosts || st.Sessions != 0 {
@@ -50,6 +51,9 @@ func TestBrokerHostsFootprint(t *testing.T) {
 			if rss <= footprintHostsRSSMiB {
 				break
 			}
+		}
+		if rss < 0 {
+			t.Fatalf("the broker was never idle with %d hosts within 20 s", hosts)
 		}
 		return rss
 	}

@@ -595,6 +595,36 @@ def parse_conns(cli, n):
     return res
 
 
+def m_churn(n):
+    """n connect+accept+close cycles in a row against one server (which closes
+    first, so every connection ends in TIME_WAIT on its host), in two halves:
+    the second half's µs per cycle, and for swrap the broker's RSS and host
+    10's connections closing afterwards (SWRAP_TCP_MAX_TW bounds them)."""
+    def m(sysm, cfg):
+        port = next_port()
+        srv = start_server([os.path.join(HELPERS, "cac"), "server", sysm.addr, str(port)],
+                           sysm.env(SERVER_IFACE), "ready")
+        try:
+            res = {"cycles": n}
+            bpid = sysm.broker_pid()
+            if bpid:
+                res["broker_rss_before_mib"] = rss_mib(bpid)
+            for half in ("first", "second"):
+                out = run([os.path.join(HELPERS, "cac"), "client", sysm.addr, str(port), str(n // 2)],
+                          sysm.env(CLIENT_IFACE), 300)
+                res[half + "_us"] = float(out.split()[0])
+            if bpid:
+                res["broker_rss_mib"] = rss_mib(bpid)
+                st = json.loads(subprocess.run([os.path.join(BIN, "swrap"), "status", "--dir", sysm.dir, "--json"],
+                                               env=clean_env(), capture_output=True, text=True,
+                                               timeout=10).stdout)
+                res["closing"] = sum(h.get("tcp_closing", 0) for h in st.get("hosts") or [])
+            return {"churn%d" % n: res}
+        finally:
+            kill(srv)
+    return m
+
+
 def m_hosts(nhosts):
     def m(sysm, cfg):
         bpid = sysm.broker_pid()
@@ -765,6 +795,19 @@ def report(cfg, systems, samples, footprint, errors, elapsed):
                        % (r["broker_rss_mib"], r["broker_rss_idle_mib"], r["broker_fds"] or 0,
                           r["hosts_listed"], r["sockets_listed"]))
         lines.append("| 64 idle hosts | %s |" % " | ".join(row))
+    if any("churn20000" in footprint.get(n, {}) for n in names):
+        row = []
+        for n in names:
+            r = footprint.get(n, {}).get("churn20000")
+            if not isinstance(r, dict):
+                row.append(r or "—")
+                continue
+            cell = "%.0f then %.0f µs/cycle" % (r["first_us"], r["second_us"])
+            if r.get("broker_rss_mib") is not None:
+                cell += "; broker %.0f MiB RSS (%.0f before), %d connections closing" % (
+                    r["broker_rss_mib"], r["broker_rss_before_mib"], r.get("closing", 0))
+            row.append(cell)
+        lines.append("| 20k connect+accept+close cycles in a row (10k, then 10k more) | %s |" % " | ".join(row))
     bad = []
     for key, label in (("nginx_wrk_errors", "wrk"), ("http_close_errors", "ab")):
         for n in names:
@@ -948,6 +991,7 @@ def main():
                     sysm.stop(record=True)
         fp = [("conns%s" % n, m_conns(int(n))) for n in cfg.conns.split(",") if n]
         fp.append(("hosts64", m_hosts(64)))
+        fp.append(("churn20000", m_churn(20000)))
         if cfg.measures and "footprint" not in cfg.measures.split(","):
             fp = []
         for label, fn in fp:

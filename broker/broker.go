@@ -68,6 +68,10 @@ type Config struct {
 	// wait for the answer to carry it (fabric.Config.AckDelay): 0 means
 	// the default, negative never holds an ACK (SWRAP_ACK_DELAY).
 	AckDelay time.Duration
+	// MaxTimeWait bounds each host's TCP connections in TIME_WAIT, as
+	// Linux's net.ipv4.tcp_max_tw_buckets (fabric.Config.MaxTimeWait): 0
+	// means the default, negative unbounded (SWRAP_TCP_MAX_TW).
+	MaxTimeWait int
 	// Names is the name table (package names) served to programs and by
 	// the DNS server; nil means the default names only.
 	Names *names.Table
@@ -168,6 +172,7 @@ func New(cfg Config) (*Broker, error) {
 		Links:         cfg.Links,
 		Sockets:       cfg.FabricSockets,
 		AckDelay:      cfg.AckDelay,
+		MaxTimeWait:   cfg.MaxTimeWait,
 	}
 	if cfg.PcapFile != "" {
 		// The frames that links drop are not in the capture; their

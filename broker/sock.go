@@ -583,6 +583,10 @@ func (s *sock) close() {
 	}
 	if s.typ == unix.SOCK_STREAM {
 		flushCork(ep)
+		if h := s.host.Load(); h.NoteTCPClose() {
+			s.b.log.Warn("TCP connections in TIME_WAIT at the bound: closing ones skip it, as on Linux past net.ipv4.tcp_max_tw_buckets",
+				"host", h.ID, "bound", h.MaxTimeWait(), "option", "--tcp-max-tw, SWRAP_TCP_MAX_TW")
+		}
 	}
 	ep.Close()
 	s.conn.Close()

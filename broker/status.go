@@ -40,6 +40,12 @@ type HostStatus struct {
 	IPv4 string    `json:"ipv4"`
 	IPv6 string    `json:"ipv6"`
 	Link LinkStats `json:"link"`
+	// TCPClosing counts the host's TCP connections past ESTABLISHED and
+	// not yet gone (FIN_WAIT, TIME_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING):
+	// after a load, mostly TIME_WAIT, which MaxTimeWait bounds (0: no
+	// bound; stack.Host.NoteTCPClose).
+	TCPClosing  uint64 `json:"tcp_closing"`
+	MaxTimeWait int    `json:"tcp_max_tw"`
 }
 
 // LinkStats are a host link's counters.
@@ -96,7 +102,8 @@ func (b *Broker) status() []byte {
 		st.Hosts = append(st.Hosts, HostStatus{ID: h.ID, IPv4: h.IPv4.String(), IPv6: h.IPv6.String(),
 			Link: LinkStats{TxFrames: ls.TxFrames, TxBytes: ls.TxBytes, RxFrames: ls.RxFrames,
 				RxBytes: ls.RxBytes, Unreachable: ls.Unreachable, Dropped: ls.Dropped,
-				AcksHeld: ls.AcksHeld, AcksMerged: ls.AcksMerged, AcksFlushed: ls.AcksFlushed}})
+				AcksHeld: ls.AcksHeld, AcksMerged: ls.AcksMerged, AcksFlushed: ls.AcksFlushed},
+			TCPClosing: h.TCPClosing(), MaxTimeWait: h.MaxTimeWait()})
 	}
 	b.mu.Lock()
 	socks := make([]*sock, 0, len(b.socks))

@@ -86,6 +86,10 @@ type Config struct {
 	// TCP connection for its answer to carry it (tap.Config.AckDelay); 0
 	// means tap.DefaultAckDelay, negative sends every ACK at once.
 	AckDelay time.Duration
+	// MaxTimeWait bounds each host's TCP connections in TIME_WAIT
+	// (stack.Config.MaxTimeWait): 0 means stack.DefaultMaxTimeWait,
+	// negative unbounded.
+	MaxTimeWait int
 }
 
 // Fabric is the set of hosts and the sockets between them. Its methods are
@@ -251,6 +255,7 @@ func (f *Fabric) newNode(id int) (*node, error) {
 			NeedChecksums:  f.needChecksums(),
 			AckDelay:       f.ackDelay(),
 		},
+		MaxTimeWait: f.cfg.MaxTimeWait,
 	})
 	if err != nil { // stack.New closed rx
 		port.Close()

@@ -45,6 +45,10 @@ type Config struct {
 	Plan addrplan.Plan
 	// Link configures the host's NIC; Link.MTU is the fabric MTU.
 	Link tap.Config
+	// MaxTimeWait bounds the host's TCP connections in TIME_WAIT, as
+	// Linux's net.ipv4.tcp_max_tw_buckets (see timewait.go): 0 means
+	// DefaultMaxTimeWait, negative unbounded.
+	MaxTimeWait int
 }
 
 // Host is one emulated host: a netstack with one NIC on the fabric.
@@ -56,6 +60,8 @@ type Host struct {
 	NIC   tcpip.NICID
 	// Link is the host's NIC; its counters are in LinkStats.
 	Link *tap.Endpoint
+
+	tw timeWait
 }
 
 // New builds the host described by cfg. On error, cfg.Link.Conn is closed.
@@ -76,6 +82,7 @@ func New(cfg Config) (*Host, error) {
 		NIC:  NICID,
 		Link: ep,
 	}
+	h.setMaxTimeWait(cfg.MaxTimeWait)
 	h.Stack = stack.New(stack.Options{
 		NetworkProtocols: []stack.NetworkProtocolFactory{
 			// 127.0.0.N is a loopback address to netstack, which drops

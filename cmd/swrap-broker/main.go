@@ -27,6 +27,7 @@ import (
 	"github.com/swrap/swrap/broker"
 	"github.com/swrap/swrap/names"
 	"github.com/swrap/swrap/netem"
+	"github.com/swrap/swrap/stack"
 	"github.com/swrap/swrap/tap"
 	"github.com/swrap/swrap/wire"
 )
@@ -62,6 +63,7 @@ func run() error {
 		netemF   = flag.String("netem-file", os.Getenv("SWRAP_NETEM_FILE"), "read network conditions from `file`, one rule a line, before --netem (SWRAP_NETEM_FILE)")
 		sockets  = flag.Bool("fabric-sockets", os.Getenv("SWRAP_FABRIC_SOCKETS") == "1", "frames between hosts cross unix sockets instead of memory: slower, the path of a stack in another process (SWRAP_FABRIC_SOCKETS=1)")
 		ackDelay = flag.Duration("ack-delay", envDuration("SWRAP_ACK_DELAY", tap.DefaultAckDelay), "longest a pure ACK of an interactive TCP connection waits for the answer to carry it, as Linux's delayed ACK; 0 sends every ACK at once (SWRAP_ACK_DELAY)")
+		maxTW    = flag.Int("tcp-max-tw", envInt("SWRAP_TCP_MAX_TW", stack.DefaultMaxTimeWait), "most TCP connections a host keeps in TIME_WAIT, as Linux's net.ipv4.tcp_max_tw_buckets: past it a closing connection skips TIME_WAIT; 0 keeps them all (SWRAP_TCP_MAX_TW)")
 		procs    = flag.Int("procs", envInt("SWRAP_BROKER_PROCS", defaultProcs()), "CPUs the broker's Go runtime uses (SWRAP_BROKER_PROCS; GOMAXPROCS wins if set)")
 	)
 	flag.Parse()
@@ -132,7 +134,7 @@ func run() error {
 		Dir: abs, Plan: plan, MTU: uint32(*mtu), PcapFile: *pcapFile, Snaplen: *snaplen,
 		PcapFormat: *pcapFmt, PcapDir: *pcapDir,
 		IdleTimeout: *idle, Log: logger, Links: links, FabricSockets: *sockets, Names: table,
-		AckDelay: ackDelayConfig(*ackDelay),
+		AckDelay: ackDelayConfig(*ackDelay), MaxTimeWait: maxTimeWaitConfig(*maxTW),
 	})
 	if errors.Is(err, broker.ErrLocked) {
 		if *onDemand {
@@ -194,6 +196,15 @@ func ackDelayConfig(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// maxTimeWaitConfig maps --tcp-max-tw to broker.Config.MaxTimeWait, where
+// 0 means the default: 0 on the command line removes the bound.
+func maxTimeWaitConfig(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // netemRules reads the starting network conditions: the file's, then the

@@ -104,6 +104,7 @@ var environment = []envVar{
 	{"SWRAP_SUPERVISE_DEBUG", "1: under the seccomp path, swrap run logs on stderr every errno the broker answers a trapped call with."},
 	{"SWRAP_BROKER", "the swrap-broker the shim starts; default: next to the shim library, else in swrap/ beside it (an installed LIBDIR/swrap/swrap-broker), else on PATH."},
 	{"SWRAP_ACK_DELAY", "the longest a pure ACK of an interactive TCP connection waits for the answer to carry it, as Linux's delayed ACK (Go duration, default 40ms; 0 sends every ACK at once); read by the broker."},
+	{"SWRAP_TCP_MAX_TW", "the most TCP connections a host keeps in TIME_WAIT (default 2048; 0: no bound): past it a closing connection skips TIME_WAIT, as on Linux past net.ipv4.tcp_max_tw_buckets; read by the broker."},
 	{"SWRAP_FABRIC_SOCKETS", "1: frames between hosts cross the hosts' unix datagram sockets in D/swrap/host/ instead of being handed over in memory inside the broker; same routing, conditions and capture, slower."},
 	{"GODEBUG", "read by the broker's Go runtime; the broker adds schedtrace=2147483647 (keeps its sysmon thread from deep sleep, for faster round trips) unless GODEBUG already sets schedtrace (schedtrace=0 opts out)."},
 	{"SWRAP_BROKER_PROCS", "CPUs the broker's Go runtime uses; default half the machine's, at least 1."},

@@ -117,11 +117,11 @@ func printStatus(w io.Writer, st *broker.Status) error {
 	fmt.Fprintf(w, "\nHosts (%d):\n", len(st.Hosts))
 	if len(st.Hosts) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  Host\tIPv4\tIPv6\tTx frames\tTx bytes\tRx frames\tRx bytes\tUnreachable\tDropped")
+		fmt.Fprintln(tw, "  Host\tIPv4\tIPv6\tTx frames\tTx bytes\tRx frames\tRx bytes\tUnreachable\tDropped\tTCP closing")
 		for _, h := range st.Hosts {
 			l := h.Link
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", h.ID, h.IPv4, h.IPv6,
-				l.TxFrames, l.TxBytes, l.RxFrames, l.RxBytes, l.Unreachable, l.Dropped)
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", h.ID, h.IPv4, h.IPv6,
+				l.TxFrames, l.TxBytes, l.RxFrames, l.RxBytes, l.Unreachable, l.Dropped, h.TCPClosing)
 		}
 		tw.Flush()
 	}

@@ -84,7 +84,7 @@ var knownDeviations = map[string]knownDeviation{
 // of checks it prints.
 var conformancePrograms = map[string]int{
 	"accept":  27,
-	"bind":    52,
+	"bind":    53,
 	"cmsg":    24,
 	"connect": 31,
 	"fdops":   31,

@@ -165,6 +165,45 @@ int main(void)
 	}
 
 	{
+		/* The same four-tuple again while the server's end of the last
+		 * connection is in TIME_WAIT (the server closed first): the new
+		 * SYN ends that TIME_WAIT and is accepted (RFC 6191; Linux's
+		 * tcp_timewait_state_process), five times in a row, from a
+		 * client port held with SO_REUSEADDR. */
+		int port, cport = 0, ok = 0;
+		int l = reusable(AF_INET, 1);
+		bindport(l, AF_INET, 0);
+		port = localport(l);
+		listen(l, 4);
+		for (int i = 0; i < 5; i++) {
+			int c = reusable(AF_INET, 1);
+			if (bindport(c, AF_INET, cport) != 0) {
+				close(c);
+				break;
+			}
+			cport = localport(c);
+			struct sockaddr_storage to;
+			socklen_t tl = selfaddr(AF_INET, port, &to);
+			fcntl(c, F_SETFL, O_NONBLOCK);
+			int r = connect(c, SA(&to), tl);
+			if (r != 0 && errno == EINPROGRESS && waitev(c, POLLOUT, 3000) & POLLOUT)
+				r = strcmp(soerr(c), "0") == 0 ? 0 : -1;
+			int s = r == 0 ? accept(l, NULL, NULL) : -1;
+			char b[1];
+			if (s >= 0) {
+				close(s);
+				waitev(c, POLLIN, 3000);
+				if (recv(c, b, 1, 0) == 0)
+					ok++;
+			}
+			close(c);
+			usleep(10 * 1000);
+		}
+		check("timewait_same_tuple_reconnect", "ok=%d", ok);
+		close(l);
+	}
+
+	{
 		/* Dual stack: a v6 wildcard socket (V6ONLY=0) owns the v4 port
 		 * too; with V6ONLY=1 it does not. */
 		int port;

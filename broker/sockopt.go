@@ -402,6 +402,23 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 			}
 			s.mu.Unlock()
 			opts.SetCorkOption(v != 0)
+			if v != 0 {
+				// The shim sets TCP_CORK without waiting for the reply,
+				// and the program's close reaches us on the data socket:
+				// a cork set after close or SHUT_WR flushed the cork
+				// (flushCork) would hold the last bytes. Both set their
+				// flag under mu before flushing, so one of us flushes.
+				s.mu.Lock()
+				late := s.closed || s.corkShut != nil
+				if s.corkShut != nil {
+					c := true
+					s.corkShut = &c
+				}
+				s.mu.Unlock()
+				if late {
+					flushCork(s.ep)
+				}
+			}
 		case unix.TCP_QUICKACK:
 			opts.SetQuickAck(v != 0)
 		case unix.TCP_MAXSEG:

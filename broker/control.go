@@ -23,8 +23,10 @@ type ctlConn struct {
 	c     *net.UnixConn
 	hello *wire.Hello // nil until HELLO
 	// served counts the NoReplyBit requests served since the last
-	// OpServed message, which precedes the next reply (docs/protocol.md).
-	served wire.Served
+	// OpServed message, which precedes the next reply (docs/protocol.md);
+	// servedErr: writing one failed (the client is gone).
+	served    wire.Served
+	servedErr error
 }
 
 // reply is what a handler returns: an errno, a body, and at most one fd to
@@ -139,20 +141,12 @@ func (cc *ctlConn) serve() {
 			ctlBufs.Put(bp)
 			continue
 		}
-		if cc.served.Count > 0 {
-			// What the client learns from this, and nothing before
-			// the reply could tell it: a thread of the program waits for
-			// its no-reply requests to be served before it uses another
-			// connection, while the request below may block for long.
-			out = wire.AppendReply(out[:0], wire.OpServed, 0, cc.served.Encode())
-			cc.served = wire.Served{}
-			if _, _, werr := uc.WriteMsgUnix(out, nil, nil); werr != nil {
-				ctlBufs.Put(bp)
-				if r.fd >= 0 {
-					unix.Close(r.fd)
-				}
-				return
+		if cc.servedErr != nil {
+			if r.fd >= 0 {
+				unix.Close(r.fd)
 			}
+			ctlBufs.Put(bp)
+			return
 		}
 		out = wire.AppendReply(out[:0], op, r.err, r.body)
 		var rights []byte
@@ -208,6 +202,16 @@ func (cc *ctlConn) handle(msg []byte) (op wire.Op, r reply, noReply bool) {
 	}
 	noReply = req.Op&wire.NoReplyBit != 0
 	req.Op &^= wire.NoReplyBit
+	if !noReply && cc.served.Count > 0 {
+		// Before serving the request, which may block for long (a
+		// connect): a thread of the program waits for its no-reply
+		// requests to be served before it uses another connection.
+		_, _, cc.servedErr = cc.c.WriteMsgUnix(wire.AppendReply(nil, wire.OpServed, 0, cc.served.Encode()), nil, nil)
+		cc.served = wire.Served{}
+		if cc.servedErr != nil {
+			return req.Op, errReply(syscall.EPIPE), false
+		}
+	}
 	op, r = cc.dispatch(req)
 	return op, r, noReply
 }

@@ -258,7 +258,7 @@ static int exchange(int fd, struct swrap_call *c, int *err, struct slot *p, unsi
 	c->rep_len = (size_t)n - sizeof(rp);
 	if (c->rep_len > c->rep_cap)
 		c->rep_len = c->rep_cap;
-	if (scratch && c->rep_len > 0)
+	if (scratch && c->rep && c->rep_len > 0)
 		memcpy(c->rep, &small, c->rep_len);
 	if (c->fd_out)
 		*c->fd_out = got;

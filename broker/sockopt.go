@@ -400,14 +400,20 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 				s.mu.Unlock()
 				return 0
 			}
+			if s.closed {
+				// The shim sets TCP_CORK without waiting for the reply,
+				// and the program's close reaches us on the data socket,
+				// possibly first: a cork set on the closing endpoint
+				// would keep its last bytes from the peer.
+				s.mu.Unlock()
+				return 0
+			}
 			s.mu.Unlock()
 			opts.SetCorkOption(v != 0)
 			if v != 0 {
-				// The shim sets TCP_CORK without waiting for the reply,
-				// and the program's close reaches us on the data socket:
-				// a cork set after close or SHUT_WR flushed the cork
-				// (flushCork) would hold the last bytes. Both set their
-				// flag under mu before flushing, so one of us flushes.
+				// A close or SHUT_WR that came meanwhile: both set their
+				// flag under mu before they flush the cork (flushCork),
+				// so one of us flushes.
 				s.mu.Lock()
 				late := s.closed || s.corkShut != nil
 				if s.corkShut != nil {

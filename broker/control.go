@@ -22,6 +22,11 @@ type ctlConn struct {
 	b     *Broker
 	c     *net.UnixConn
 	hello *wire.Hello // nil until HELLO
+	// served counts the NoReplyBit requests served since the last
+	// OpServed message, which precedes the next reply (docs/protocol.md);
+	// servedErr: writing one failed (the client is gone).
+	served    wire.Served
+	servedErr error
 }
 
 // reply is what a handler returns: an errno, a body, and at most one fd to
@@ -125,10 +130,23 @@ func (cc *ctlConn) serve() {
 		}
 		var r reply
 		var op wire.Op
+		noReply := false
 		if flags&unix.MSG_TRUNC != 0 {
 			r = errReply(syscall.EPROTO)
 		} else {
-			op, r = cc.handle(buf[:n])
+			op, r, noReply = cc.handle(buf[:n])
+		}
+		if noReply {
+			cc.noReplyServed(op, r)
+			ctlBufs.Put(bp)
+			continue
+		}
+		if cc.servedErr != nil {
+			if r.fd >= 0 {
+				unix.Close(r.fd)
+			}
+			ctlBufs.Put(bp)
+			return
 		}
 		out = wire.AppendReply(out[:0], op, r.err, r.body)
 		var rights []byte
@@ -153,15 +171,53 @@ var ctlBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// handle decodes and dispatches one request.
-func (cc *ctlConn) handle(msg []byte) (wire.Op, reply) {
+// noReplyServed counts a NoReplyBit request for the next OpServed and
+// drops its reply, logging a failure (nobody else sees it now).
+func (cc *ctlConn) noReplyServed(op wire.Op, r reply) {
+	if r.fd >= 0 {
+		unix.Close(r.fd)
+	}
+	cc.served.Count++
+	if r.err != 0 {
+		cc.served.Failed++
+		cc.served.FailOp, cc.served.FailErr = op, r.err
+		pid := uint32(0)
+		if cc.hello != nil {
+			pid = cc.hello.PID
+		}
+		cc.b.log.Debug("request without reply failed", "op", op, "pid", pid, "err", r.err)
+	}
+}
+
+// handle decodes and dispatches one request. noReply: it asked for no
+// reply (NoReplyBit, stripped from op); a request whose header does not
+// parse, or of another version, gets its error reply regardless.
+func (cc *ctlConn) handle(msg []byte) (op wire.Op, r reply, noReply bool) {
 	req, err := wire.ParseRequest(msg)
 	if err != nil {
-		return 0, errReply(syscall.EPROTO)
+		return 0, errReply(syscall.EPROTO), false
 	}
 	if req.Version != wire.Version {
-		return req.Op, errReply(syscall.EPROTONOSUPPORT)
+		return req.Op, errReply(syscall.EPROTONOSUPPORT), false
 	}
+	noReply = req.Op&wire.NoReplyBit != 0
+	req.Op &^= wire.NoReplyBit
+	if !noReply && cc.served.Count > 0 {
+		// Before serving the request, which may block for long (a
+		// connect): a thread of the program waits for its no-reply
+		// requests to be served before it uses another connection.
+		_, _, cc.servedErr = cc.c.WriteMsgUnix(wire.AppendReply(nil, wire.OpServed, 0, cc.served.Encode()), nil, nil)
+		cc.served = wire.Served{}
+		if cc.servedErr != nil {
+			return req.Op, errReply(syscall.EPIPE), false
+		}
+	}
+	op, r = cc.dispatch(req)
+	return op, r, noReply
+}
+
+// dispatch serves one decoded request.
+func (cc *ctlConn) dispatch(req wire.Request) (wire.Op, reply) {
 	if req.Op != wire.OpHello && req.Op != wire.OpStatus && cc.hello == nil {
 		return req.Op, errReply(syscall.EPROTO)
 	}
@@ -213,6 +269,7 @@ func (cc *ctlConn) doHello(body []byte) reply {
 		BrokerPID: uint32(os.Getpid()),
 		MTU:       cc.b.cfg.MTU,
 		Instance:  cc.b.instance,
+		Features:  wire.FeatNoReply,
 	}.Encode())
 }
 

@@ -400,8 +400,31 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 				s.mu.Unlock()
 				return 0
 			}
+			if s.closed {
+				// The shim sets TCP_CORK without waiting for the reply,
+				// and the program's close reaches us on the data socket,
+				// possibly first: a cork set on the closing endpoint
+				// would keep its last bytes from the peer.
+				s.mu.Unlock()
+				return 0
+			}
 			s.mu.Unlock()
 			opts.SetCorkOption(v != 0)
+			if v != 0 {
+				// A close or SHUT_WR that came meanwhile: both set their
+				// flag under mu before they flush the cork (flushCork),
+				// so one of us flushes.
+				s.mu.Lock()
+				late := s.closed || s.corkShut != nil
+				if s.corkShut != nil {
+					c := true
+					s.corkShut = &c
+				}
+				s.mu.Unlock()
+				if late {
+					flushCork(s.ep)
+				}
+			}
 		case unix.TCP_QUICKACK:
 			opts.SetQuickAck(v != 0)
 		case unix.TCP_MAXSEG:

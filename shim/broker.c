@@ -47,28 +47,31 @@
 
 #define POOL_SLOTS 16
 #define START_TIMEOUT_MS 10000
-#define MAX_OWED 32 /* replies owed on one connection (their 16 bytes each fit its queue) */
 
 struct slot {
 	atomic_int busy;
 	atomic_int fd;    /* -1: no connection */
 	atomic_uint gen;  /* pool_gen when fd was dialled */
-	/* Replies owed to no_wait requests sent on owed_fd, read by the next
-	 * holder before its own request (owed, owed_fd: the holder's only).
-	 * seq counts no_wait sends; done is the seq whose reply was read (or
-	 * whose connection went): a thread that must use another connection
-	 * waits for its own to be done, so its requests stay in order. */
-	int owed, owed_fd;
+	/* no_wait requests go with SWRAP_NOREPLY: the broker sends no reply.
+	 * seq counts them (only the holder sends, so only it bumps seq); done
+	 * is the seq the broker is known to have served: set by the holder
+	 * when the SERVED message or the reply of its next request arrives
+	 * (the broker serves a connection in order), or when fd is replaced.
+	 * A thread whose next request finds the slot busy waits for done, so
+	 * that its requests stay in order. */
 	atomic_uint seq, done;
+	bool noreply; /* fd's broker honours SWRAP_NOREPLY (HELLO); the holder's */
 };
 static struct slot pool[POOL_SLOTS] = {
-	[0 ... POOL_SLOTS - 1] = { .busy = 0, .fd = -1, .owed_fd = -1 },
+	[0 ... POOL_SLOTS - 1] = { .busy = 0, .fd = -1 },
 };
 /* This thread's last no_wait request: on slot pend_slot (-1: none), the
  * pend_seq'th there, on connection pend_fd. */
 static __thread int pend_slot = -1;
 static __thread unsigned int pend_seq;
 static __thread int pend_fd;
+/* The features of the broker the last hello() of this thread reached. */
+static __thread uint32_t hello_features;
 static atomic_int pool_pid;
 static atomic_int ticket = -1;    /* NEWCTL-only connection, shared across fork */
 static _Atomic uint64_t ticket_net; /* hash of the ctl_path it was made for */
@@ -139,13 +142,11 @@ static uint64_t hex16(const char *p)
 
 /* ---------------------------------------------------- one exchange -- */
 
-/* exchange sends one request on fd and reads its reply. Returns 0 with
- * *err set to the reply's err, or a transport errno (the connection is then
- * unusable). */
-/* send_req sends c's request on fd: 0 or a transport errno. */
-static int send_req(int fd, const struct swrap_call *c)
+/* send_req sends c's request on fd, its op or'ed with flags: 0 or a
+ * transport errno. */
+static int send_req(int fd, const struct swrap_call *c, uint16_t flags)
 {
-	struct swrap_req rq = { SWRAP_MAGIC, SWRAP_VERSION, c->op, c->sock };
+	struct swrap_req rq = { SWRAP_MAGIC, SWRAP_VERSION, (uint16_t)(c->op | flags), c->sock };
 	struct iovec iov[3] = {
 		{ &rq, sizeof(rq) },
 		{ (void *)c->body, c->body ? c->body_len : 0 },
@@ -162,54 +163,23 @@ static int send_req(int fd, const struct swrap_call *c)
 	return 0;
 }
 
-/* drain reads the replies owed on slot p's connection fd, if it is still
- * the one they were owed on: 0 or a transport errno. The broker serves a
- * connection in order, so once they are read it has served them. */
-static int drain(struct slot *p, int fd)
+/* take_pending: this thread's last request went without a reply on slot
+ * i, the seq'th there, on connection fd. Its next one goes on the same
+ * connection, which the broker serves in order: returns i once taken.
+ * While another thread holds it, waits until that thread learns that ours
+ * was served (the broker's SERVED message comes before the reply to the
+ * holder's request, even one that blocks, so this is a wait for the
+ * broker, not for the other thread's call), or the connection went: then
+ * -1, and the request may go on another connection. Bounded: a second or
+ * so. */
+static int take_pending(int i, unsigned int seq, int fd)
 {
-	int t = 0;
-	if (p->owed_fd != fd)
-		p->owed = 0;
-	for (; p->owed > 0 && t == 0; p->owed--) {
-		struct swrap_rep rp;
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int) * 4)];
-		} cm;
-		struct iovec iov = { &rp, sizeof(rp) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
-		ssize_t n;
-		do
-			n = swrap_libc.recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			t = errno;
-		else if (n == 0)
-			t = ECONNRESET;
-		else {
-			swrap_take_fd(&mh, false);
-			if ((size_t)n < sizeof(rp) || rp.magic != SWRAP_MAGIC)
-				t = EPROTO;
-			else if (rp.err)
-				SWRAP_LOG(SWRAP_LOG_DEBUG, "op %u not waited for failed: %s",
-					  rp.op & ~SWRAP_REPLY, strerror(rp.err));
-		}
-	}
-	p->owed = 0;
-	atomic_store(&p->done, atomic_load(&p->seq));
-	return t;
-}
-
-/* wait_done: this thread's last no_wait request is owed on a slot another
- * thread holds; before a request on another connection, wait until the
- * holder has read its reply (it does so before its own request, so this is
- * a wait for the broker to serve ours, not for the other thread's call). */
-static void wait_done(int i, unsigned int seq, int fd)
-{
-	for (int k = 0; k < 20000; k++) { /* bounded: a second or so */
+	for (int k = 0; k < 20000; k++) {
+		int z = 0;
+		if (atomic_compare_exchange_strong(&pool[i].busy, &z, 1))
+			return i;
 		if ((int)(atomic_load(&pool[i].done) - seq) >= 0 || atomic_load(&pool[i].fd) != fd)
-			return;
+			return -1;
 		if (k < 100)
 			sched_yield();
 		else {
@@ -217,11 +187,17 @@ static void wait_done(int i, unsigned int seq, int fd)
 			nanosleep(&ts, NULL);
 		}
 	}
+	return -1;
 }
 
-static int exchange(int fd, struct swrap_call *c, int *err)
+/* exchange sends one request on fd and reads its reply. Returns 0 with
+ * *err set to the reply's err, or a transport errno (the connection is then
+ * unusable). p: fd is slot p's connection, whose no-reply requests up to
+ * seq upto were sent before this one: the SERVED message or the reply that
+ * arrives says the broker served them. */
+static int exchange(int fd, struct swrap_call *c, int *err, struct slot *p, unsigned int upto)
 {
-	int t = send_req(fd, c);
+	int t = send_req(fd, c, 0);
 	if (t)
 		return t;
 	ssize_t n;
@@ -231,16 +207,38 @@ static int exchange(int fd, struct swrap_call *c, int *err)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 	} cm;
-	struct iovec riov[2] = { { &rp, sizeof(rp) }, { c->rep, c->rep ? c->rep_cap : 0 } };
+	/* A SERVED body may come first: a small reply buffer gets a
+	 * scratch one that holds it, copied out below. */
+	struct swrap_served small;
+	bool scratch = !c->rep || c->rep_cap < sizeof(small);
+	struct iovec riov[2] = { { &rp, sizeof(rp) },
+				 { scratch ? (void *)&small : c->rep, scratch ? sizeof(small) : c->rep_cap } };
 	struct msghdr rh = { .msg_iov = riov, .msg_iovlen = 2 };
 	for (;;) {
 		rh.msg_control = cm.buf;
 		rh.msg_controllen = sizeof(cm.buf);
 		n = swrap_libc.recvmsg(fd, &rh, c->cloexec ? MSG_CMSG_CLOEXEC : 0);
-		if (n >= 0 || errno != EINTR)
-			break;
-		if (c->interruptible)
-			return EINTR; /* reply still owed: caller drops the connection */
+		if (n < 0 && errno == EINTR) {
+			if (c->interruptible)
+				return EINTR; /* reply still owed: caller drops the connection */
+			continue;
+		}
+		if (n >= (ssize_t)sizeof(rp) && rp.magic == SWRAP_MAGIC &&
+		    rp.op == (SWRAP_OP_SERVED | SWRAP_REPLY)) {
+			swrap_take_fd(&rh, false);
+			if (p)
+				atomic_store(&p->done, upto);
+			struct swrap_served sv;
+			if ((size_t)n >= sizeof(rp) + sizeof(sv)) {
+				memcpy(&sv, riov[1].iov_base, sizeof(sv));
+				if (sv.failed)
+					SWRAP_LOG(SWRAP_LOG_DEBUG,
+						  "%u of %u requests not waited for failed, the last (op %u): %s",
+						  sv.failed, sv.count, sv.fail_op, strerror(sv.fail_err));
+			}
+			continue;
+		}
+		break;
 	}
 	if (n == 0)
 		return ECONNRESET; /* broker gone */
@@ -255,9 +253,13 @@ static int exchange(int fd, struct swrap_call *c, int *err)
 		SWRAP_LOG(SWRAP_LOG_ERROR, "bad reply to op %u (%zd bytes)", c->op, n);
 		return EPROTO;
 	}
+	if (p)
+		atomic_store(&p->done, upto);
 	c->rep_len = (size_t)n - sizeof(rp);
 	if (c->rep_len > c->rep_cap)
 		c->rep_len = c->rep_cap;
+	if (scratch && c->rep && c->rep_len > 0)
+		memcpy(c->rep, &small, c->rep_len);
 	if (c->fd_out)
 		*c->fd_out = got;
 	else if (got >= 0)
@@ -415,8 +417,9 @@ static int hello(int fd, const struct swrap_config *cfg, bool current, int *err)
 		.rep = &hr,
 		.rep_cap = sizeof(hr),
 	};
-	int rerr = 0, t = exchange(fd, &c, &rerr);
-	if (t != 0 || rerr != 0 || c.rep_len < sizeof(hr)) {
+	int rerr = 0, t = exchange(fd, &c, &rerr, NULL, 0);
+	/* A broker without features answers with the first 24 bytes. */
+	if (t != 0 || rerr != 0 || c.rep_len < offsetof(struct swrap_hello_rep, features)) {
 		*err = t ? t : rerr ? rerr : EPROTO;
 		if (rerr && rerr != EACCES) /* EACCES: dial() explains */
 			swrap_complain(__func__, "broker refused HELLO: %s", strerror(rerr));
@@ -428,6 +431,7 @@ static int hello(int fd, const struct swrap_config *cfg, bool current, int *err)
 		atomic_store(&instance_known, true);
 		atomic_store(&hello_mtu, hr.mtu);
 	}
+	hello_features = hr.features;
 	return fd;
 }
 
@@ -467,12 +471,13 @@ static int dial_cfg(const struct swrap_config *cfg, int *err, bool current)
 
 /* newctl asks the broker for a new control connection on via (NEWCTL) and
  * does HELLO on it. Returns the fd, or -1 with *err set and *via_dead
- * telling whether via itself is unusable now (transport failure). */
-static int newctl(int via, int *err, bool *via_dead)
+ * telling whether via itself is unusable now (transport failure). p, upto:
+ * via is a pooled connection (exchange). */
+static int newctl(int via, int *err, bool *via_dead, struct slot *p, unsigned int upto)
 {
 	int fd = -1, rerr = 0;
 	struct swrap_call c = { .op = SWRAP_OP_NEWCTL, .fd_out = &fd, .cloexec = true };
-	int t = exchange(via, &c, &rerr);
+	int t = exchange(via, &c, &rerr, p, upto);
 	*via_dead = t != 0;
 	if (t != 0 || rerr != 0 || fd < 0) {
 		if (fd >= 0)
@@ -529,7 +534,7 @@ static int dial_ticket(int *err)
 		return -1;
 	}
 	bool dead;
-	int fd = newctl(tk, err, &dead);
+	int fd = newctl(tk, err, &dead, NULL, 0);
 	if (fd < 0 && dead) {
 		if (atomic_compare_exchange_strong(&ticket, &tk, -1))
 			swrap_libc.close(tk);
@@ -646,7 +651,6 @@ static void reset_pool_if_forked(void)
 		return;
 	for (int i = 0; i < POOL_SLOTS; i++) {
 		atomic_store(&pool[i].fd, -1); /* not closed: it may be the parent's fd number in use */
-		pool[i].owed = 0;
 		atomic_store(&pool[i].busy, 0);
 	}
 	pend_slot = -1;
@@ -659,10 +663,9 @@ void swrap_broker_atfork_child(void)
 		int fd = atomic_exchange(&pool[i].fd, -1);
 		if (fd >= 0)
 			swrap_libc.close(fd);
-		pool[i].owed = 0;
 		atomic_store(&pool[i].busy, 0);
 	}
-	pend_slot = -1; /* the parent reads that reply */
+	pend_slot = -1; /* the parent's connection */
 	atomic_store(&pool_pid, (int)getpid());
 	atomic_store(&starting, 0);
 	atomic_store(&acquiring, 0);
@@ -736,7 +739,7 @@ static int request_elsewhere(struct swrap_call *c, unsigned int tag)
 	int fd = dial_cfg(&cfg, &err, false);
 	if (fd < 0)
 		return ECONNRESET; /* that broker is gone */
-	int t = exchange(fd, c, &rerr);
+	int t = exchange(fd, c, &rerr, NULL, 0);
 	swrap_libc.close(fd);
 	return t ? t : rerr;
 }
@@ -752,16 +755,11 @@ int swrap_request(struct swrap_call *c)
 		int slot = -1, fd = -1, err = 0;
 
 		/* After a no_wait request, this thread goes on on the same
-		 * connection, or waits until that request has been served. */
+		 * connection, or once that request has been served. */
 		int want = pend_slot;
 		pend_slot = -1;
-		if (want >= 0) {
-			int z = 0;
-			if (atomic_compare_exchange_strong(&pool[want].busy, &z, 1))
-				slot = want;
-			else
-				wait_done(want, pend_seq, pend_fd);
-		}
+		if (want >= 0)
+			slot = take_pending(want, pend_seq, pend_fd);
 		for (int i = 0; i < POOL_SLOTS && slot < 0; i++) {
 			int z = 0;
 			if (atomic_load_explicit(&pool[i].busy, memory_order_relaxed) == 0 &&
@@ -770,10 +768,11 @@ int swrap_request(struct swrap_call *c)
 				break;
 			}
 		}
-		if (slot >= 0) {
-			fd = atomic_load(&pool[slot].fd);
-			if (fd >= 0 && atomic_load(&pool[slot].gen) != atomic_load(&pool_gen)) {
-				atomic_store(&pool[slot].fd, -1); /* of an older configuration */
+		struct slot *p = slot >= 0 ? &pool[slot] : NULL;
+		if (p) {
+			fd = atomic_load(&p->fd);
+			if (fd >= 0 && atomic_load(&p->gen) != atomic_load(&pool_gen)) {
+				atomic_store(&p->fd, -1); /* of an older configuration */
 				swrap_libc.close(fd);
 				fd = -1;
 			}
@@ -782,45 +781,38 @@ int swrap_request(struct swrap_call *c)
 			unsigned int gen = atomic_load(&pool_gen);
 			fd = dial(c->may_start, &err);
 			if (fd < 0) {
-				if (slot >= 0)
-					atomic_store(&pool[slot].busy, 0);
+				if (p)
+					atomic_store(&p->busy, 0);
 				SWRAP_LOG(SWRAP_LOG_DEBUG, "op %u: no broker: %s", c->op, strerror(err));
 				/* Existing sockets of a dead broker: connection reset. */
 				return c->may_start ? err : ECONNRESET;
 			}
-			if (slot >= 0) {
-				atomic_store(&pool[slot].gen, gen);
-				atomic_store(&pool[slot].fd, fd);
-				pool[slot].owed = 0;
+			if (p) {
+				p->noreply = hello_features & SWRAP_FEAT_NOREPLY;
+				/* Nothing is owed on a new connection. */
+				atomic_store(&p->done, atomic_load(&p->seq));
+				atomic_store(&p->gen, gen);
+				atomic_store(&p->fd, fd);
 			}
 		}
 
-		/* A no_wait request goes after those still owed (up to
-		 * MAX_OWED: the broker blocks writing replies nobody reads). */
-		bool nw = c->no_wait && slot >= 0;
-		if (nw && pool[slot].owed_fd != fd)
-			pool[slot].owed = 0;
-		int rerr = 0, t = slot >= 0 && (!nw || pool[slot].owed >= MAX_OWED) ? drain(&pool[slot], fd) : 0;
-		if (t == 0 && nw) {
-			t = send_req(fd, c);
+		/* A no_wait request goes without a reply where the broker
+		 * honours that (else it is waited for, as any other). */
+		int rerr = 0, t;
+		if (c->no_wait && p && p->noreply) {
+			t = send_req(fd, c, SWRAP_NOREPLY);
 			if (t == 0) {
-				struct slot *p = &pool[slot];
-				p->owed_fd = fd;
-				p->owed++;
 				unsigned int seq = atomic_fetch_add(&p->seq, 1) + 1;
 				release(slot);
-				/* After the release: a signal handler's close
-				 * (swrap_broker_settle) must not wait for a
-				 * slot this thread holds. */
 				pend_seq = seq;
 				pend_fd = fd;
 				pend_slot = slot;
-				SWRAP_LOG(SWRAP_LOG_TRACE, "op %u sock %llx sent, reply not waited for", c->op,
+				SWRAP_LOG(SWRAP_LOG_TRACE, "op %u sock %llx sent, no reply", c->op,
 					  (unsigned long long)c->sock);
 				return 0;
 			}
-		} else if (t == 0)
-			t = exchange(fd, c, &rerr);
+		} else
+			t = exchange(fd, c, &rerr, p, p ? atomic_load(&p->seq) : 0);
 		if (t != 0) {
 			/* The connection is unusable (broker gone, or a reply
 			 * still owed after EINTR): drop it. */
@@ -850,33 +842,6 @@ int swrap_request(struct swrap_call *c)
 	return ECONNRESET;
 }
 
-void swrap_broker_settle(void)
-{
-	/* No system call when nothing is owed: close() must work in a
-	 * seccomp sandbox that forbids even getpid. */
-	if (SWRAP_LIKELY(pend_slot < 0))
-		return;
-	reset_pool_if_forked();
-	int i = pend_slot;
-	if (i < 0)
-		return;
-	pend_slot = -1;
-	int e = errno, z = 0;
-	if (!atomic_compare_exchange_strong(&pool[i].busy, &z, 1)) {
-		wait_done(i, pend_seq, pend_fd);
-		errno = e;
-		return;
-	}
-	int fd = atomic_load(&pool[i].fd);
-	if (fd >= 0 && fd == pend_fd && drain(&pool[i], fd) != 0) {
-		int cur = fd; /* unusable now: drop it, as swrap_request does */
-		if (atomic_compare_exchange_strong(&pool[i].fd, &cur, -1))
-			swrap_libc.close(fd);
-	}
-	release(i);
-	errno = e;
-}
-
 void swrap_broker_ticket(void)
 {
 	if (ticket_get() >= 0 && atomic_load(&ticket_net) == net_hash())
@@ -898,7 +863,7 @@ void swrap_broker_ticket(void)
 		int via = atomic_load(&pool[i].fd);
 		bool dead = false;
 		if (via >= 0) {
-			fd = newctl(via, &err, &dead);
+			fd = newctl(via, &err, &dead, &pool[i], atomic_load(&pool[i].seq));
 			if (dead) {
 				int cur = via;
 				if (atomic_compare_exchange_strong(&pool[i].fd, &cur, -1))

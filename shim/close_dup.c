@@ -14,9 +14,10 @@
 
 int swrap_close(int fd)
 {
-	/* A setsockopt not waited for (TCP_CORK on) must not reach the
-	 * broker after the close it precedes. */
-	swrap_broker_settle();
+	/* A setsockopt not waited for (TCP_CORK on) may reach the broker
+	 * after the close, which it sees on the data socket: the broker
+	 * then flushes the cork itself (broker/sockopt.go), so a close
+	 * need not wait for it. */
 	swrap_broker_fd_closing(fd);
 	int r = swrap_libc.close(fd);
 	int e = errno;
@@ -38,7 +39,6 @@ SWRAP_EXPORT int __close_nocancel(int fd)
 {
 	if (!swrap_on())
 		return swrap_libc.close_nocancel(fd);
-	swrap_broker_settle();
 	swrap_broker_fd_closing(fd);
 	int r = swrap_libc.close_nocancel(fd);
 	int e = errno;

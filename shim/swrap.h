@@ -367,9 +367,9 @@ struct swrap_call {
 	bool cloexec;       /* MSG_CMSG_CLOEXEC for the received fd */
 	bool may_start;     /* start the broker if it is not running */
 	bool interruptible; /* a signal aborts the wait (blocking connect) */
-	bool no_wait;       /* send only: the reply (which must carry no body or
-			     * fd, and whose err is known to be 0) is read by
-			     * the next request on that connection (broker.c) */
+	bool no_wait;       /* send only, with SWRAP_NOREPLY: a request whose
+			     * reply would carry no body or fd, and whose err
+			     * is known to be 0 (broker.c) */
 };
 /* swrap_request sends one request and waits for its reply. Returns 0 or a
  * positive errno: the reply's err, or the transport failure (ECONNRESET if
@@ -379,9 +379,6 @@ int swrap_request(struct swrap_call *c);
 /* Current broker instance (from HELLO), if known. */
 bool swrap_broker_instance(uint64_t *out);
 void swrap_broker_atfork_child(void);
-/* Wait until the broker has served this thread's no_wait requests (before
- * a close, which reaches it on the data socket, out of their order). */
-void swrap_broker_settle(void);
 /* An fd of the program is being closed/replaced: if it is one of our
  * control connections, drop it from the pool first. */
 void swrap_broker_fd_closing(int fd);

@@ -48,9 +48,15 @@ enum swrap_op {
 	SWRAP_OP_NEWCTL = 16,   /* another control connection: empty body, reply carries 1 fd */
 	SWRAP_OP_RESOLVE = 17,  /* the name table: struct swrap_resolve + name/address */
 	SWRAP_OP_CAPTURE = 18,  /* live pcapng stream (swrap capture); the shim never sends it */
+	SWRAP_OP_SERVED = 19,   /* reply only: no-reply requests served (struct swrap_served) */
 };
 
 #define SWRAP_REPLY 0x8000u /* or'ed into op in a reply */
+/* Or'ed into op in a request: send no reply (the broker says so in HELLO's
+ * features). The broker serves it in its place in the connection's order
+ * and counts it; before the reply to the next request without the bit it
+ * sends one SERVED message for all it counted (docs/protocol.md). */
+#define SWRAP_NOREPLY 0x4000u
 
 /* Every request starts with this header. */
 struct swrap_req {
@@ -88,6 +94,20 @@ struct swrap_hello_rep {
 	uint32_t broker_pid;
 	uint32_t mtu;
 	char instance[16]; /* hex digits used in socket names */
+	uint32_t features; /* SWRAP_FEAT_*; absent (a 24-byte reply) means none */
+	uint32_t reserved;
+};
+#define SWRAP_FEAT_NOREPLY 1u /* requests may carry SWRAP_NOREPLY */
+
+/* SERVED: a reply-only message (op SWRAP_OP_SERVED | SWRAP_REPLY, err 0)
+ * that precedes the reply to a request without SWRAP_NOREPLY when no-reply
+ * requests were served on the connection since the last one. */
+struct swrap_served {
+	uint32_t count;    /* no-reply requests served since the last SERVED */
+	uint32_t failed;   /* how many of them failed */
+	uint16_t fail_op;  /* the last failed one's op, its errno: */
+	uint16_t reserved;
+	int32_t fail_err;
 };
 
 /* SOCKET: reply body is struct swrap_socket_rep, plus one fd (SCM_RIGHTS):

@@ -81,7 +81,22 @@ const (
 	// writes pcapng from now on, until the reader closes or shuts down
 	// its end for writing.
 	OpCapture Op = 18
+	// OpServed is never a request: it is the op of the message (a reply,
+	// with ReplyBit) that tells a client how many of its NoReplyBit
+	// requests the broker served since the last one (body Served). It
+	// precedes the reply to the next request without NoReplyBit.
+	OpServed Op = 19
 )
+
+// NoReplyBit, or'ed into the op of a request, asks for no reply: the
+// broker serves the request in its place in the connection's order, counts
+// it, and sends an OpServed message before the reply to the connection's
+// next request without the bit. Brokers that honour it say FeatNoReply in
+// HelloRep.Features.
+const NoReplyBit = 0x4000
+
+// FeatNoReply in HelloRep.Features: requests may carry NoReplyBit.
+const FeatNoReply = 1
 
 // Kinds of OpResolve, in Resolve.Kind.
 const (
@@ -164,7 +179,7 @@ var opNames = map[Op]string{
 	OpGetPeerName: "GETPEERNAME", OpGetSockOpt: "GETSOCKOPT", OpSetSockOpt: "SETSOCKOPT",
 	OpStat: "STAT", OpStatus: "STATUS", OpIoctl: "IOCTL",
 	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS", OpNewCtl: "NEWCTL", OpResolve: "RESOLVE",
-	OpCapture: "CAPTURE",
+	OpCapture: "CAPTURE", OpServed: "SERVED",
 }
 
 func (o Op) String() string {
@@ -180,7 +195,9 @@ const (
 	RepHeaderSize   = 16
 	AddrSize        = 24
 	HelloSize       = 24
-	HelloRepSize    = 24
+	HelloRepSize    = 32
+	HelloRepSizeV1  = 24 // the HELLO reply of a broker without features
+	ServedSize      = 16
 	SocketSize      = 16
 	SocketRepSize   = 8
 	ListenSize      = 8
@@ -442,6 +459,7 @@ type HelloRep struct {
 	BrokerPID uint32
 	MTU       uint32
 	Instance  string // 16 hex digits
+	Features  uint32 // FeatNoReply; 0 from a broker whose reply has none
 }
 
 // Encode returns the body of a HELLO reply.
@@ -450,15 +468,48 @@ func (h HelloRep) Encode() []byte {
 	b = ne.AppendUint32(b, h.MTU)
 	var inst [16]byte
 	copy(inst[:], h.Instance)
-	return append(b, inst[:]...)
+	b = append(b, inst[:]...)
+	b = ne.AppendUint32(b, h.Features)
+	return ne.AppendUint32(b, 0)
 }
 
-// ParseHelloRep decodes a HELLO reply body.
+// ParseHelloRep decodes a HELLO reply body: HelloRepSize bytes, or the
+// HelloRepSizeV1 of a broker without features.
 func ParseHelloRep(b []byte) (HelloRep, error) {
-	if len(b) < HelloRepSize {
+	if len(b) < HelloRepSizeV1 {
 		return HelloRep{}, malformed("HELLO reply of %d bytes", len(b))
 	}
-	return HelloRep{BrokerPID: ne.Uint32(b[0:]), MTU: ne.Uint32(b[4:]), Instance: cstring(b[8:24])}, nil
+	h := HelloRep{BrokerPID: ne.Uint32(b[0:]), MTU: ne.Uint32(b[4:]), Instance: cstring(b[8:24])}
+	if len(b) >= HelloRepSize {
+		h.Features = ne.Uint32(b[24:])
+	}
+	return h, nil
+}
+
+// Served is struct swrap_served, the body of an OpServed message.
+type Served struct {
+	Count   uint32        // NoReplyBit requests served since the last OpServed
+	Failed  uint32        // how many of them failed
+	FailOp  Op            // the last failed one's op
+	FailErr syscall.Errno // and its errno
+}
+
+// Encode returns the body of an OpServed message.
+func (s Served) Encode() []byte {
+	b := ne.AppendUint32(nil, s.Count)
+	b = ne.AppendUint32(b, s.Failed)
+	b = ne.AppendUint16(b, uint16(s.FailOp))
+	b = ne.AppendUint16(b, 0)
+	return ne.AppendUint32(b, uint32(int32(s.FailErr)))
+}
+
+// ParseServed decodes the body of an OpServed message.
+func ParseServed(b []byte) (Served, error) {
+	if len(b) < ServedSize {
+		return Served{}, malformed("SERVED of %d bytes", len(b))
+	}
+	return Served{Count: ne.Uint32(b[0:]), Failed: ne.Uint32(b[4:]), FailOp: Op(ne.Uint16(b[8:])),
+		FailErr: syscall.Errno(int32(ne.Uint32(b[12:])))}, nil
 }
 
 // Socket is struct swrap_socket.

@@ -98,12 +98,13 @@ func TestCLayout(t *testing.T) {
 	inc := filepath.Join(filepath.Dir(filepath.Dir(file)), "shim")
 	src := `#include <stdio.h>
 #include "swrap_proto.h"
-int main(void){printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n",
+int main(void){printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n",
 sizeof(struct swrap_req),sizeof(struct swrap_rep),sizeof(struct swrap_addr),sizeof(struct swrap_hello),
 sizeof(struct swrap_hello_rep),sizeof(struct swrap_socket),sizeof(struct swrap_socket_rep),sizeof(struct swrap_listen),
 sizeof(struct swrap_connect),sizeof(struct swrap_shutdown),sizeof(struct swrap_sockopt),sizeof(struct swrap_stat_rep),
 sizeof(struct swrap_ioctl),sizeof(struct swrap_accept),sizeof(struct swrap_dgram),
-sizeof(struct swrap_resolve),sizeof(struct swrap_resolve_rep),sizeof(struct swrap_resolve_addr));return 0;}`
+sizeof(struct swrap_resolve),sizeof(struct swrap_resolve_rep),sizeof(struct swrap_resolve_addr),
+sizeof(struct swrap_served));return 0;}`
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "l.c"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -117,7 +118,7 @@ sizeof(struct swrap_resolve),sizeof(struct swrap_resolve_rep),sizeof(struct swra
 	}
 	want := []int{ReqHeaderSize, RepHeaderSize, AddrSize, HelloSize, HelloRepSize, SocketSize, SocketRepSize,
 		ListenSize, ConnectSize, ShutdownSize, SockOptSize, StatRepSize, IoctlSize, AcceptSize, DgramHeaderSize,
-		ResolveSize, ResolveRepSize, ResolveAddrSize}
+		ResolveSize, ResolveRepSize, ResolveAddrSize, ServedSize}
 	got := strings.Fields(string(out))
 	if len(got) != len(want) {
 		t.Fatalf("got %q", out)
@@ -149,6 +150,8 @@ func FuzzParse(f *testing.F) {
 			ParseCapture(r.Body)
 			ParseSockOpt(r.Body, true)
 			ParseSockOpt(r.Body, false)
+			ParseHelloRep(r.Body)
+			ParseServed(r.Body)
 		}
 		ParseDgram(b)
 		ParseAccept(b)
@@ -173,14 +176,15 @@ func TestCOps(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	inc := filepath.Join(filepath.Dir(filepath.Dir(file)), "shim")
 	names := []string{"HELLO", "SOCKET", "BIND", "LISTEN", "CONNECT", "SHUTDOWN", "GETSOCKNAME",
-		"GETPEERNAME", "GETSOCKOPT", "SETSOCKOPT", "STAT", "STATUS", "IOCTL", "SETLINK", "GETLINKS", "NEWCTL", "CAPTURE"}
+		"GETPEERNAME", "GETSOCKOPT", "SETSOCKOPT", "STAT", "STATUS", "IOCTL", "SETLINK", "GETLINKS", "NEWCTL", "CAPTURE", "SERVED"}
 	ops := []Op{OpHello, OpSocket, OpBind, OpListen, OpConnect, OpShutdown, OpGetSockName,
-		OpGetPeerName, OpGetSockOpt, OpSetSockOpt, OpStat, OpStatus, OpIoctl, OpSetLink, OpGetLinks, OpNewCtl, OpCapture}
+		OpGetPeerName, OpGetSockOpt, OpSetSockOpt, OpStat, OpStatus, OpIoctl, OpSetLink, OpGetLinks, OpNewCtl, OpCapture, OpServed}
 	var src strings.Builder
 	src.WriteString("#include <stdio.h>\n#include \"swrap_proto.h\"\nint main(void){\n")
 	for _, n := range names {
 		src.WriteString(`printf("%d\n", SWRAP_OP_` + n + ");\n")
 	}
+	src.WriteString(`printf("%u %u %u\n", SWRAP_REPLY, SWRAP_NOREPLY, SWRAP_FEAT_NOREPLY);` + "\n")
 	src.WriteString("return 0;}\n")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "o.c"), []byte(src.String()), 0o644); err != nil {
@@ -194,8 +198,12 @@ func TestCOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Fields(string(out))
-	if len(got) != len(ops) {
+	if len(got) != len(ops)+3 {
 		t.Fatalf("got %q", out)
+	}
+	if bits := got[len(ops):]; bits[0] != itoa(ReplyBit) || bits[1] != itoa(NoReplyBit) || bits[2] != itoa(FeatNoReply) {
+		t.Errorf("SWRAP_REPLY, SWRAP_NOREPLY, SWRAP_FEAT_NOREPLY = %q in C, want %d %d %d",
+			bits, ReplyBit, NoReplyBit, FeatNoReply)
 	}
 	for i, op := range ops {
 		if got[i] != itoa(int(op)) {
@@ -208,6 +216,33 @@ func TestCOps(t *testing.T) {
 	r, err := ParseRequest(AppendRequest(nil, OpNewCtl, 0, nil))
 	if err != nil || r.Op != OpNewCtl || r.Sock != 0 || len(r.Body) != 0 {
 		t.Errorf("NEWCTL request: %+v %v", r, err)
+	}
+}
+
+// TestHelloRepServed round-trips a HELLO reply with features and a SERVED
+// body, and reads a broker's reply without features as having none.
+func TestHelloRepServed(t *testing.T) {
+	h := HelloRep{BrokerPID: 7, MTU: 1500, Instance: "0123456789abcdef", Features: FeatNoReply}
+	b := h.Encode()
+	if len(b) != HelloRepSize {
+		t.Fatalf("HELLO reply of %d bytes, want %d", len(b), HelloRepSize)
+	}
+	if got, err := ParseHelloRep(b); err != nil || got != h {
+		t.Errorf("ParseHelloRep = %+v, %v; want %+v", got, err, h)
+	}
+	if got, err := ParseHelloRep(b[:HelloRepSizeV1]); err != nil || got.Features != 0 || got.MTU != 1500 {
+		t.Errorf("24-byte HELLO reply: %+v, %v", got, err)
+	}
+	if _, err := ParseHelloRep(b[:HelloRepSizeV1-1]); err == nil {
+		t.Error("a 23-byte HELLO reply parsed")
+	}
+	s := Served{Count: 40, Failed: 2, FailOp: OpSetSockOpt, FailErr: syscall.EBADF}
+	sb := s.Encode()
+	if got, err := ParseServed(sb); len(sb) != ServedSize || err != nil || got != s {
+		t.Errorf("ParseServed = %+v, %v (%d bytes); want %+v", got, err, len(sb), s)
+	}
+	if _, err := ParseServed(sb[:ServedSize-1]); err == nil {
+		t.Error("a short SERVED body parsed")
 	}
 }
 

@@ -448,7 +448,18 @@ func (s *sock) awaitConnected() bool {
 			break
 		}
 		if s.waitHangup() {
-			return false
+			// The program closed it. If the connect finished
+			// meanwhile, the program may have written and closed
+			// right after it: those bytes still go, before the FIN
+			// (pumpOut reads them, then sees the close). The hang-up
+			// often comes with the wake of connected().
+			s.mu.Lock()
+			st = s.state
+			s.mu.Unlock()
+			if st != wire.StateConnected {
+				return false
+			}
+			continue
 		}
 		// Woken by a state change: clear the deadline and look again.
 		s.conn.SetReadDeadline(time.Time{})

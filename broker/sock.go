@@ -434,8 +434,9 @@ func (s *sock) closedByProgram() bool {
 	return closed
 }
 
-// reapClosed closes, at once, the sockets of host that hold port and whose
-// program has already closed them. The broker learns of a close
+// reapClosed closes the sockets of host that hold port and whose program
+// has already closed them, once what the program sent on them has left
+// (at most reapWait). The broker learns of a close
 // asynchronously; without this, a program that closes a socket and binds
 // its port again at once would see EADDRINUSE where Linux succeeds. It
 // reports whether it closed any.
@@ -462,11 +463,37 @@ func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
 			continue
 		}
 		if o.closedByProgram() {
+			if o.unsent() {
+				// The program wrote before it closed: those bytes
+				// or datagrams still go (as on Linux, where close
+				// never drops what was sent); the socket's own
+				// goroutine carries them and then closes it.
+				select {
+				case <-o.done:
+				case <-time.After(reapWait):
+				}
+			}
 			o.close()
 			reaped = true
 		}
 	}
 	return reaped
+}
+
+// reapWait bounds how long a bind waits for a closed socket's last bytes
+// to leave before reapClosed closes it anyway.
+const reapWait = time.Second
+
+// unsent reports whether the broker end holds bytes or datagrams the
+// program sent and the broker has not read yet.
+func (s *sock) unsent() bool {
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	return n > 0
 }
 
 // localAddr is getsockname: the any-address the program bound stays the

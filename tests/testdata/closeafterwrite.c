@@ -2,13 +2,16 @@
  * closeafterwrite - bytes written right before a close, right after a
  * connect, must all arrive before the EOF.
  *
- *	closeafterwrite SERVER CLIENT ROUNDS THREADS
+ *	closeafterwrite SERVER CLIENT ROUNDS THREADS [cork]
  *
  * A listener on SERVER (an IPv4 address, port chosen by bind); THREADS
  * threads each make ROUNDS connections from CLIENT (port 0), and on each
  * write 600 bytes and close at once, as an HTTP/1.0 client or a "send
  * and hang up" notifier does. One acceptor reads every accepted
- * connection to EOF (2 s at most each). Prints "ok N" when all N
+ * connection to EOF (2 s at most each). With "cork", each client sets
+ * TCP_CORK before it writes (nginx's tcp_nopush: the close must send the
+ * corked bytes with the FIN; the shim does not wait for that setsockopt,
+ * which may reach the broker after the close). Prints "ok N" when all N
  * connections delivered their 600 bytes and the EOF, else "lost K of N"
  * (and exits 1).
  */
@@ -16,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,7 +33,7 @@
 #define MSG 600
 
 static struct sockaddr_in srv, cli;
-static int rounds;
+static int rounds, cork;
 static atomic_int client_errors;
 
 static void die(const char *what)
@@ -52,8 +56,10 @@ static void *client(void *arg)
 	memset(buf, 'w', sizeof(buf));
 	for (int i = 0; i < rounds; i++) {
 		int c = socket(AF_INET, SOCK_STREAM, 0);
+		int on = 1;
 		if (c < 0 || bind(c, (struct sockaddr *)&cli, sizeof(cli)) != 0 ||
 		    connect(c, (struct sockaddr *)&srv, sizeof(srv)) != 0 ||
+		    (cork && setsockopt(c, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) != 0) ||
 		    write(c, buf, sizeof(buf)) != (ssize_t)sizeof(buf)) {
 			fprintf(stderr, "closeafterwrite: client round %d: %s\n", i, strerror(errno));
 			atomic_fetch_add(&client_errors, 1);
@@ -90,8 +96,8 @@ static int drain(int fd)
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: closeafterwrite SERVER CLIENT ROUNDS THREADS\n");
+	if (argc != 5 && !(argc == 6 && strcmp(argv[5], "cork") == 0)) {
+		fprintf(stderr, "usage: closeafterwrite SERVER CLIENT ROUNDS THREADS [cork]\n");
 		return 2;
 	}
 	srv.sin_family = cli.sin_family = AF_INET;
@@ -100,6 +106,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	rounds = atoi(argv[3]);
+	cork = argc == 6;
 	int threads = atoi(argv[4]);
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	socklen_t len = sizeof(srv);

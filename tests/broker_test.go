@@ -728,19 +728,28 @@ func retryEINTR(call func() (int, error)) (int, error) {
 	}
 }
 
-// TestMalformedMessages sends 1000 malformed control messages: each gets an
-// error reply, and the broker keeps serving.
-func TestMalformedMessages(t *testing.T) {
-	dir, hosts := brokerWithHosts(t, nil, 10, 11)
+// rawControlConn is a control connection to dir's broker that the test
+// speaks the protocol on by hand (reads time out after 5 s); closed at the
+// test's end.
+func rawControlConn(t *testing.T, dir string) int {
+	t.Helper()
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
+	t.Cleanup(func() { unix.Close(fd) })
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(dir, "swrap", "broker.sock")}); err != nil {
 		t.Fatal(err)
 	}
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+	return fd
+}
+
+// TestMalformedMessages sends 1000 malformed control messages: each gets an
+// error reply, and the broker keeps serving.
+func TestMalformedMessages(t *testing.T) {
+	dir, hosts := brokerWithHosts(t, nil, 10, 11)
+	fd := rawControlConn(t, dir)
 	rng := rand.New(rand.NewPCG(1, 2))
 	hello := wire.AppendRequest(nil, wire.OpHello, 0, wire.Hello{PID: 1, Iface: 10}.Encode())
 	gen := []func() []byte{

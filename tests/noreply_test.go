@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,15 +58,7 @@ func TestNoReplyOrder(t *testing.T) {
 // errno; the one after that has none; the broker still serves.
 func TestNoReplyProtocol(t *testing.T) {
 	dir, _ := brokerWithHosts(t, nil, 10)
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(dir, "swrap", "broker.sock")}); err != nil {
-		t.Fatal(err)
-	}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5})
+	fd := rawControlConn(t, dir)
 	send := func(msg []byte) {
 		t.Helper()
 		if _, err := retryEINTR(func() (int, error) { return unix.Write(fd, msg) }); err != nil {

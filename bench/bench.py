@@ -131,14 +131,18 @@ class System:
     def broker_pid(self):
         return self.broker.pid if self.broker else None
 
+    def status(self):
+        """The broker's `swrap status --json` document."""
+        out = subprocess.run([os.path.join(BIN, "swrap"), "status", "--dir", self.dir, "--json"],
+                             env=clean_env(), capture_output=True, text=True, timeout=10)
+        return json.loads(out.stdout)
+
     def check_active(self, port):
         """Called while a server listens on addr:port: is the wrapper in the path?"""
         if self.kind == "loopback":
             return
         if self.kind == "swrap":
-            out = subprocess.run([os.path.join(BIN, "swrap"), "status", "--dir", self.dir, "--json"],
-                                 env=clean_env(), capture_output=True, text=True, timeout=10)
-            st = json.loads(out.stdout)
+            st = self.status()
             text = json.dumps(st.get("sockets") or [])
             if str(port) not in text or "127.0.0.10" not in text:
                 raise RuntimeError("swrap broker does not list the server socket 127.0.0.10:%d: %s"
@@ -615,9 +619,7 @@ def m_churn(n):
                 res[half + "_us"] = float(out.split()[0])
             if bpid:
                 res["broker_rss_mib"] = rss_mib(bpid)
-                st = json.loads(subprocess.run([os.path.join(BIN, "swrap"), "status", "--dir", sysm.dir, "--json"],
-                                               env=clean_env(), capture_output=True, text=True,
-                                               timeout=10).stdout)
+                st = sysm.status()
                 res["closing"] = sum(h.get("tcp_closing", 0) for h in st.get("hosts") or [])
             return {"churn%d" % n: res}
         finally:
@@ -638,8 +640,7 @@ def m_hosts(nhosts):
                 procs.append(start_server([os.path.join(HELPERS, "idle"), "127.0.0.%d" % h, str(port)],
                                           sysm.env(h), "ready"))
             time.sleep(1.0)
-            st = json.loads(subprocess.run([os.path.join(BIN, "swrap"), "status", "--dir", sysm.dir, "--json"],
-                                           env=clean_env(), capture_output=True, text=True, timeout=10).stdout)
+            st = sysm.status()
             res["hosts_listed"] = len(st.get("hosts") or [])
             res["sockets_listed"] = len(st.get("sockets") or [])
             res["broker_rss_mib"] = rss_mib(bpid)

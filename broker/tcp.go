@@ -67,17 +67,25 @@ func (s *sock) tcpConnect(a wire.Addr, nonblock bool, filler uint32) syscall.Err
 		s.mu.Unlock()
 		return syscall.EBADF
 	}
-	s.filler += filler
 	s.mu.Unlock()
-	en := s.startConnect(a, nonblock)
+	en := s.startConnect(a, nonblock, filler)
 	if en != syscall.EINPROGRESS && filler > 0 {
-		s.wake() // decided at once: let the reader discard the filler
+		// Decided at once: let the reader discard the filler.
+		s.mu.Lock()
+		s.filler += filler
+		s.mu.Unlock()
+		s.wake()
 	}
 	return en
 }
 
-// startConnect begins a connect from an unconnected socket.
-func (s *sock) startConnect(a wire.Addr, nonblock bool) syscall.Errno {
+// startConnect begins a connect from an unconnected socket. The filler is
+// counted in the same critical section that marks the socket connecting:
+// the reader discards filler as soon as it sees some with the socket not
+// connecting, and counted earlier, with the socket still unconnected, it
+// made the app end writable while the connect was pending (a program
+// polling for POLLOUT then called connect() again and got EALREADY).
+func (s *sock) startConnect(a wire.Addr, nonblock bool, filler uint32) syscall.Errno {
 	if a.Family == wire.AFUnspec {
 		return 0 // Linux: AF_UNSPEC on an unconnected socket does nothing
 	}
@@ -121,6 +129,7 @@ func (s *sock) startConnect(a wire.Addr, nonblock bool) syscall.Errno {
 	s.state = wire.StateConnecting
 	s.connectCh = done
 	s.ssConnecting = true
+	s.filler += filler
 	timeo := s.sndTimeo
 	s.mu.Unlock()
 	goSession(func() { s.finishConnect(&entry, ch, done) })

@@ -236,9 +236,10 @@ func (s *sock) initEndpoint() {
 			opts.SetIPv6ReceivePacketInfo(true)
 		}
 	}
-	s.rcvBuf, s.sndBuf = 131072, 16384
+	lim := sysBufLimits()
+	s.rcvBuf, s.sndBuf = lim.tcpRmem, lim.tcpWmem
 	if s.typ != unix.SOCK_STREAM {
-		s.rcvBuf, s.sndBuf = 212992, 212992
+		s.rcvBuf, s.sndBuf = lim.rmemDefault, lim.wmemDefault
 	}
 }
 

@@ -18,14 +18,6 @@ import (
 
 var ne = binary.NativeEndian
 
-// Linux's bounds for SO_RCVBUF/SO_SNDBUF: what is set is doubled, at least
-// SOCK_MIN_RCVBUF/SOCK_MIN_SNDBUF and at most twice net.core.[rw]mem_max.
-const (
-	minRcvBuf = 2304
-	minSndBuf = 4608
-	maxBuf    = 2 * 212992
-)
-
 // optInt reads an int option value as Linux does: at least 4 bytes are
 // needed (a shorter one is EINVAL), and only the first 4 count.
 func optInt(v []byte) (int, syscall.Errno) {
@@ -363,19 +355,13 @@ func (s *sock) setsockopt(level, name int, val []byte) syscall.Errno {
 		case unix.SO_RCVLOWAT:
 			opts.SetRcvlowat(int32(max(v, 1)))
 		case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
-			n := min(max(2*v, minRcvBuf), maxBuf)
-			if name == unix.SO_RCVBUFFORCE {
-				n = max(2*v, minRcvBuf)
-			}
+			n := setBufSize(int32(v), true, name == unix.SO_RCVBUFFORCE)
 			opts.SetReceiveBufferSize(int64(n), true)
 			s.mu.Lock()
 			s.rcvBuf = n
 			s.mu.Unlock()
 		case unix.SO_SNDBUF, unix.SO_SNDBUFFORCE:
-			n := min(max(2*v, minSndBuf), maxBuf)
-			if name == unix.SO_SNDBUFFORCE {
-				n = max(2*v, minSndBuf)
-			}
+			n := setBufSize(int32(v), false, name == unix.SO_SNDBUFFORCE)
 			opts.SetSendBufferSize(int64(n), true)
 			s.mu.Lock()
 			s.sndBuf = n

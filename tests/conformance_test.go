@@ -93,7 +93,7 @@ var conformancePrograms = map[string]int{
 	"inq":     14,
 	"poll":    32,
 	"route":   27,
-	"sock":    49,
+	"sock":    58,
 	"stream":  82,
 	"tcpopt":  33,
 	"udp":     51,

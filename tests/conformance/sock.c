@@ -26,6 +26,20 @@ static void bufsize(const char *name, int type, int opt)
 	close(fd);
 }
 
+/* bufexact prints what getsockopt reports for a buffer size option: on a
+ * new socket (set < 0 skips the set), or after setting it to set, which
+ * Linux caps at net.core.[rw]mem_max, doubles and floors. */
+static void bufexact(const char *name, int type, int opt, int set, int doset)
+{
+	int fd = xsocket(AF_INET, type);
+	const char *s = doset ? setint(fd, SOL_SOCKET, opt, set) : "-";
+	int got = 0;
+	socklen_t len = sizeof(got);
+	int r = getsockopt(fd, SOL_SOCKET, opt, &got, &len);
+	check(name, "set=%s get=%s %d", s, ok0(r), got);
+	close(fd);
+}
+
 int main(void)
 {
 	conf_init("sock");
@@ -154,6 +168,19 @@ int main(void)
 	bufsize("so_sndbuf_tcp", SOCK_STREAM, SO_SNDBUF);
 	bufsize("so_rcvbuf_udp", SOCK_DGRAM, SO_RCVBUF);
 	bufsize("so_sndbuf_udp", SOCK_DGRAM, SO_SNDBUF);
+	/* The machine's sysctls, as Linux reports them: defaults
+	 * (net.ipv4.tcp_[rw]mem, net.core.[rw]mem_default), the cap at
+	 * twice [rw]mem_max, the floor, and a negative value taken as
+	 * unsigned (so capped). */
+	bufexact("so_rcvbuf_tcp_default", SOCK_STREAM, SO_RCVBUF, 0, 0);
+	bufexact("so_sndbuf_tcp_default", SOCK_STREAM, SO_SNDBUF, 0, 0);
+	bufexact("so_rcvbuf_udp_default", SOCK_DGRAM, SO_RCVBUF, 0, 0);
+	bufexact("so_sndbuf_udp_default", SOCK_DGRAM, SO_SNDBUF, 0, 0);
+	bufexact("so_rcvbuf_udp_64m", SOCK_DGRAM, SO_RCVBUF, 64 << 20, 1);
+	bufexact("so_sndbuf_tcp_64m", SOCK_STREAM, SO_SNDBUF, 64 << 20, 1);
+	bufexact("so_rcvbuf_tcp_1", SOCK_STREAM, SO_RCVBUF, 1, 1);
+	bufexact("so_sndbuf_udp_1", SOCK_DGRAM, SO_SNDBUF, 1, 1);
+	bufexact("so_rcvbuf_tcp_neg", SOCK_STREAM, SO_RCVBUF, -1, 1);
 
 	{
 		int fd = xsocket(AF_INET6, SOCK_STREAM);

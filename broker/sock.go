@@ -38,9 +38,10 @@ type sock struct {
 	pid  uint32 // of the process that created it (for inspection)
 	name string // abstract name of the app end, without the NUL
 
-	conn *os.File // the broker's end of the pair, in the Go netpoller
-	wq   waiter.Queue
-	done chan struct{} // closed by close(): wakes every waiter
+	conn     *os.File // the broker's end of the pair, in the Go netpoller
+	wq       waiter.Queue
+	done     chan struct{} // closed by close(): wakes every waiter
+	released chan struct{} // closed once close() has closed the endpoint (its port is free)
 
 	mu sync.Mutex // guards the fields below
 	// ep is replaced (under mu, and b.mu: see setEndpointLocked) only by
@@ -96,7 +97,7 @@ type sock struct {
 // newSock makes the endpoint and the unix pair for a SOCKET request, and
 // returns the app end's fd for the reply.
 func (b *Broker) newSock(req wire.Socket, iface int, pid uint32) (*sock, int, syscall.Errno) {
-	s := &sock{b: b, family: req.Family, typ: req.Type, proto: req.Protocol, pid: pid, done: make(chan struct{})}
+	s := &sock{b: b, family: req.Family, typ: req.Type, proto: req.Protocol, pid: pid, done: make(chan struct{}), released: make(chan struct{})}
 	var netProto tcpip.NetworkProtocolNumber
 	switch req.Family {
 	case unix.AF_INET:
@@ -464,17 +465,21 @@ func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
 			continue
 		}
 		if o.closedByProgram() {
-			if o.unsent() {
-				// The program wrote before it closed: those bytes
-				// or datagrams still go (as on Linux, where close
-				// never drops what was sent); the socket's own
-				// goroutine carries them and then closes it.
-				select {
-				case <-o.done:
-				case <-time.After(reapWait):
-				}
+			// The socket's own goroutine sees the close too: it
+			// carries what the program sent before it (as on Linux,
+			// where close never drops what was sent), then closes
+			// it. Wait for that, bounded; on a broker with several
+			// Ps it may be under way right now, and only its end
+			// frees the port.
+			select {
+			case <-o.released:
+			case <-time.After(reapWait):
 			}
 			o.close()
+			select {
+			case <-o.released:
+			case <-time.After(reapWait):
+			}
 			reaped = true
 		}
 	}
@@ -484,18 +489,6 @@ func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
 // reapWait bounds how long a bind waits for a closed socket's last bytes
 // to leave before reapClosed closes it anyway.
 const reapWait = time.Second
-
-// unsent reports whether the broker end holds bytes or datagrams the
-// program sent and the broker has not read yet.
-func (s *sock) unsent() bool {
-	raw, err := s.conn.SyscallConn()
-	if err != nil {
-		return false
-	}
-	n := 0
-	raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
-	return n > 0
-}
 
 // localAddr is getsockname: the any-address the program bound stays the
 // any-address until the socket is connected, as on Linux.
@@ -617,6 +610,7 @@ func (s *sock) close() {
 		}
 	}
 	ep.Close()
+	close(s.released)
 	s.conn.Close()
 	s.b.unregister(s)
 }

@@ -364,7 +364,7 @@ func (s *sock) acceptLoop() {
 // end to the listener's program.
 func (s *sock) handOver(nep tcpip.Endpoint, nwq *waiter.Queue) bool {
 	ns := &sock{b: s.b, family: s.family, typ: s.typ, proto: s.proto, pid: s.pid,
-		done: make(chan struct{}), state: wire.StateConnected}
+		done: make(chan struct{}), released: make(chan struct{}), state: wire.StateConnected}
 	ns.host.Store(s.host.Load()) // the listener's host, which may not be its program's
 	ns.ep = nep
 	// The accepted endpoint notifies its own queue; forward to ours.

@@ -666,6 +666,14 @@ func (p *outPump) write() error {
 			return errFull
 		}
 		if werr != nil {
+			if _, shut := werr.(*tcpip.ErrClosedForSend); !shut {
+				// A reset or timeout. Netstack reports it once, to
+				// whichever of Read and Write asks first; pumpIn,
+				// which hands it to the program, then sees only
+				// ErrClosedForReceive, and the program's writes
+				// would be dropped here for ever.
+				p.s.broken(werr)
+			}
 			p.r.Reset(nil)
 		}
 	}
@@ -746,13 +754,18 @@ func (s *sock) pumpIn() {
 			s.sendEOF()
 			return
 		default:
-			// Reset, timed out, aborted: the error is pending, reads
-			// see EOF (and the shim then SO_ERROR), writes EPIPE.
-			s.setError(errno(err))
-			s.shutApp(unix.SHUT_RDWR)
+			s.broken(err)
 			return
 		}
 	}
+}
+
+// broken hands the program a connection's end by error (reset, timed out,
+// aborted): the error is pending, reads see EOF (and the shim then
+// SO_ERROR), writes EPIPE.
+func (s *sock) broken(err tcpip.Error) {
+	s.setError(errno(err))
+	s.shutApp(unix.SHUT_RDWR)
 }
 
 // connWriter writes what netstack reads straight into the broker end (one

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -147,6 +148,14 @@ func (b *brokerProc) stop() bool {
 func startBroker(t testing.TB, dir string, env ...string) *brokerProc {
 	t.Helper()
 	cmd := exec.Command(binPath(t, "swrap-broker"), "--dir", dir)
+	if p := os.Getenv("SWRAP_TEST_BROKER_PROCS"); p != "" && !slices.ContainsFunc(env, func(kv string) bool {
+		return strings.HasPrefix(kv, "SWRAP_BROKER_PROCS=")
+	}) {
+		// make test's second pass: the Ps of a broker on a bigger machine
+		// (default: half its CPUs), where hand-offs between goroutines
+		// really run in parallel.
+		env = append([]string{"SWRAP_BROKER_PROCS=" + p}, env...)
+	}
 	cmd.Env = append(cleanEnv(), env...)
 	b := &brokerProc{cmd: cmd, done: make(chan struct{}), log: &bytes.Buffer{}}
 	cmd.Stdout = b.log

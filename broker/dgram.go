@@ -214,7 +214,7 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 		opts.To = &rd.to
 	}
 	r := &rd.payload
-	for {
+	for refused := 0; ; {
 		r.Reset(payload)
 		_, werr := s.endpoint().Write(r, opts)
 		if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
@@ -223,11 +223,44 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 			}
 			continue
 		}
+		if _, ok := werr.(*tcpip.ErrConnectionRefused); ok && refused < dgramBatchLen {
+			// An earlier datagram's ICMP port unreachable, which
+			// netstack keeps for the first Read or Write: this write
+			// took it and sent nothing. The program's send has
+			// returned already, so its next receive reports the
+			// error (as dgramIn does with those it reads), and the
+			// datagram goes.
+			refused++
+			s.pendDgramError(werr)
+			continue
+		}
 		if werr != nil {
 			s.b.log.Debug("datagram dropped", "sock", s.id, "err", werr)
 		}
 		return true
 	}
+}
+
+// pendDgramError queues an asynchronous error for the program, a record
+// its next receive reports (as readDgrams queues those netstack's read
+// returns). A bare app end has no room for it: dropped, as when the
+// program's receive queue is full.
+func (s *sock) pendDgramError(err tcpip.Error) {
+	if s.bare.Load() {
+		return
+	}
+	raw, cerr := s.conn.SyscallConn()
+	if cerr != nil {
+		return
+	}
+	rec := wire.AppendDgram(nil, wire.Dgram{Flags: wire.DgramError, IfIndex: uint32(errno(err))})
+	raw.Control(func(fd uintptr) {
+		for {
+			if _, werr := unix.Write(int(fd), rec); werr != unix.EINTR {
+				return
+			}
+		}
+	})
 }
 
 // dgramIn delivers each datagram netstack receives to the program, with a

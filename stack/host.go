@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"golang.org/x/time/rate"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -133,6 +134,12 @@ func (h *Host) setup(cfg Config) error {
 			return fmt.Errorf("TCP option %T: %v", o, err)
 		}
 	}
+	// No ICMP rate limit: the hosts' addresses are loopback addresses to
+	// the programs (127.0.0.N, the plan socket_wrapper users write), and
+	// Linux never rate-limits ICMP on loopback; netstack's 1000/s with a
+	// burst of 50 dropped port unreachables, and with them the
+	// ECONNREFUSED of a UDP client's next receive, past 50 in a burst.
+	s.SetICMPLimit(rate.Inf)
 	if err := s.CreateNICWithOptions(NICID, h.Link, stack.NICOptions{
 		Name:  fmt.Sprintf("swrap%d", h.ID),
 		QDisc: tap.NewQDisc(h.Link, qdiscQueueLen),

@@ -222,7 +222,7 @@ func TestNamesCurl(t *testing.T) {
 	www := filepath.Join(e.tmp, "www")
 	mkdirs(t, 0o755, www)
 	writeFile(t, filepath.Join(www, "hello.txt"), "hello from host10\n", 0o644)
-	srv := startProc(t, e.cmd(nil, 10, py, "-m", "http.server", "8080", "--bind", "host10", "--directory", www), false)
+	srv := startProc(t, e.cmd(e.ctx, 10, py, "-m", "http.server", "8080", "--bind", "host10", "--directory", www), false)
 	e.waitListen(srv, "127.0.0.10:8080")
 	out := nrun(e, 11, 0, curl, "-sS", "--max-time", "10", "http://host10:8080/hello.txt")
 	if out != "hello from host10\n" {

@@ -257,12 +257,9 @@ func (e *realEnv) startNetns() {
 }
 
 // cmd is a command on host (10 for servers, 11 and 12 for clients), bounded
-// by the run's time limit (or ctx, if given), in a private mount namespace
+// by ctx (e.ctx: the run's time limit, for servers), in a private mount namespace
 // with the safe resolv.conf, wrapped unless the run is native.
 func (e *realEnv) cmd(ctx context.Context, host int, name string, args ...string) *exec.Cmd {
-	if ctx == nil {
-		ctx = e.ctx
-	}
 	var env []string
 	if e.native {
 		env = cleanEnv()
@@ -458,7 +455,7 @@ func TestRealNginx(t *testing.T) {
 		writeFile(t, filepath.Join(e.tmp, "site"), site, 0o644)
 		e.logOnFailure(filepath.Join(e.tmp, "error.log"))
 
-		srv := startProc(t, e.cmd(nil, 10, nginx, "-e", filepath.Join(e.tmp, "error.log"),
+		srv := startProc(t, e.cmd(e.ctx, 10, nginx, "-e", filepath.Join(e.tmp, "error.log"),
 			"-c", filepath.Join(e.tmp, "nginx.conf"), "-g", "daemon off;"), false)
 		e.waitListen(srv, addr)
 		e.checkRunsAs(srv, "nginx: worker process", "www-data")
@@ -548,7 +545,7 @@ func TestRealSSHD(t *testing.T) {
 		conf += debianConf(t, "/etc/ssh/sshd_config")
 		writeFile(t, filepath.Join(e.tmp, "sshd_config"), conf, 0o644)
 
-		srv := startProc(t, e.cmd(nil, 10, sshd, "-D", "-e", "-f", filepath.Join(e.tmp, "sshd_config")), false)
+		srv := startProc(t, e.cmd(e.ctx, 10, sshd, "-D", "-e", "-f", filepath.Join(e.tmp, "sshd_config")), false)
 		e.waitListen(srv, addr)
 
 		opts := []string{"-F", "/dev/null", "-i", userKey, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
@@ -629,7 +626,7 @@ func TestRealSmbd(t *testing.T) {
 		writeFile(t, filepath.Join(e.tmp, "client.conf"), cliConf, 0o644)
 		e.logOnFailure(filepath.Join(srvRoot, "log", "*"))
 
-		srv := startProc(t, e.cmd(nil, 10, smbd, "--foreground", "--no-process-group", "--debug-stdout",
+		srv := startProc(t, e.cmd(e.ctx, 10, smbd, "--foreground", "--no-process-group", "--debug-stdout",
 			"-d", "1", "-s", filepath.Join(e.tmp, "smb.conf")), false)
 		e.waitListen(srv, "127.0.0.10:"+strconv.Itoa(port))
 
@@ -665,7 +662,7 @@ func TestRealDnsmasq(t *testing.T) {
 		port := 53
 		hosts := filepath.Join(e.tmp, "hosts")
 		writeFile(t, hosts, "127.0.0.77 real.swrap.test\n", 0o644)
-		srv := startProc(t, e.cmd(nil, 10, dnsmasq, "-k", "--log-facility=-", "--log-queries",
+		srv := startProc(t, e.cmd(e.ctx, 10, dnsmasq, "-k", "--log-facility=-", "--log-queries",
 			"--conf-file=/etc/dnsmasq.conf", "-7", "/etc/dnsmasq.d,.dpkg-dist,.dpkg-old,.dpkg-new",
 			"-u", "dnsmasq", "--local-service", "-x", filepath.Join(e.tmp, "dnsmasq.pid"),
 			"--no-resolv", "--addn-hosts="+hosts, "--port="+strconv.Itoa(port)), false)
@@ -705,7 +702,7 @@ func TestRealRedis(t *testing.T) {
 		conf = replaceLine(t, conf, `logfile /var/log/redis/redis-server.log`, `logfile ""`)
 		conf = replaceLine(t, conf, `dir /var/lib/redis`, "dir "+e.tmp)
 		writeFile(t, filepath.Join(e.tmp, "redis.conf"), conf, 0o644)
-		srv := startProc(t, e.cmd(nil, 10, server, filepath.Join(e.tmp, "redis.conf")), false)
+		srv := startProc(t, e.cmd(e.ctx, 10, server, filepath.Join(e.tmp, "redis.conf")), false)
 		e.waitListen(srv, "127.0.0.10:6379")
 
 		// Printable data: redis-cli --raw prints the value and a newline.
@@ -754,7 +751,7 @@ func TestRealMemcached(t *testing.T) {
 		conf = replaceLine(t, conf, `-l 127.0.0.1`, "-l 127.0.0.10")
 		conf = replaceLine(t, conf, `-P /var/run/memcached/memcached.pid`, "-P "+e.tmp+"/memcached.pid")
 		writeFile(t, filepath.Join(e.tmp, "memcached.conf"), conf, 0o644)
-		srv := startProc(t, e.cmd(nil, 10, wrapper, filepath.Join(e.tmp, "memcached.conf")), false)
+		srv := startProc(t, e.cmd(e.ctx, 10, wrapper, filepath.Join(e.tmp, "memcached.conf")), false)
 		e.waitListen(srv, "127.0.0.10:11211")
 		e.checkRunsAs(srv, "/usr/bin/memcached", "memcache")
 

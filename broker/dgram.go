@@ -223,15 +223,20 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 			}
 			continue
 		}
-		if _, ok := werr.(*tcpip.ErrConnectionRefused); ok && refused < dgramBatchLen {
+		if _, ok := werr.(*tcpip.ErrConnectionRefused); ok && refused < maxRefusedRetries {
 			// An earlier datagram's ICMP port unreachable, which
 			// netstack keeps for the first Read or Write: this write
 			// took it and sent nothing. The program's send has
 			// returned already, so its next receive reports the
-			// error (as dgramIn does with those it reads), and the
-			// datagram goes.
+			// error (as dgramIn does with those it reads; the ones
+			// taken by the retries are the same error, one slot on
+			// Linux), and the datagram goes. Each retry takes one
+			// more port unreachable that arrived meanwhile, one per
+			// datagram still in flight.
+			if refused == 0 {
+				s.pendDgramError(werr)
+			}
 			refused++
-			s.pendDgramError(werr)
 			continue
 		}
 		if werr != nil {
@@ -240,6 +245,11 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 		return true
 	}
 }
+
+// maxRefusedRetries bounds sendDgram's retries of a write that took a port
+// unreachable: each retry takes one more, and they come one per datagram in
+// flight (a few hundred queued on the way at most).
+const maxRefusedRetries = 1024
 
 // pendDgramError queues an asynchronous error for the program, a record
 // its next receive reports (as readDgrams queues those netstack's read

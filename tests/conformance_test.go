@@ -66,6 +66,10 @@ var knownDeviations = map[string]knownDeviation{
 		"after a peer's RST: no POLLERR; recv gives ECONNRESET and send EPIPE as on Linux"},
 	"nl_pipelined_dumps": {"sent=40 done=1", "sent=40 done=40",
 		"Linux runs one netlink dump at a time per socket (EBUSY for the others until the first is read); swrap answers every dump whole at once"},
+	"udp_send_after_refused": {"ECONNREFUSED", "1",
+		"a send on a wrapped UDP socket returns once the datagram is on its unix socket, before the broker sends it: the port unreachable waiting for it comes with the next receive (udp_recv_after_refused_send)"},
+	"udp_recv_after_refused_send": {"EAGAIN", "ECONNREFUSED",
+		"the port unreachable that Linux gives to the send before (udp_send_after_refused)"},
 	"udp_closed_poll": {"ERR", "IN",
 		"an ICMP port unreachable on a connected UDP socket is a message on the unix socket; recv gives ECONNREFUSED as on Linux"},
 	"udp4_mcast": {"0 at-once so_error=0 getpeername=connected", "ENETUNREACH at-once so_error=0 getpeername=ENOTCONN",
@@ -96,7 +100,7 @@ var conformancePrograms = map[string]int{
 	"sock":    58,
 	"stream":  82,
 	"tcpopt":  33,
-	"udp":     51,
+	"udp":     53,
 }
 
 // confProgramNames returns the program names in a stable order.

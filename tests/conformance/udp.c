@@ -159,6 +159,12 @@ int main(void)
 		check("udp_closed_poll", "%s", revstr(waitev(s, POLLIN, 5000)));
 		check("udp_closed_recv", "%s", res(recv(s, buf, sizeof(buf), MSG_DONTWAIT)));
 		check("udp_closed_recv_again", "%s", res(recv(s, buf, sizeof(buf), MSG_DONTWAIT)));
+		/* A second datagram, and a send after its port unreachable
+		 * has come back: Linux reports the error to that send. */
+		send(s, "x", 1, 0);
+		waitev(s, POLLIN, 1000);
+		check("udp_send_after_refused", "%s", res(send(s, "x", 1, 0)));
+		check("udp_recv_after_refused_send", "%s", res(recv(s, buf, sizeof(buf), MSG_DONTWAIT)));
 		close(s);
 	}
 

@@ -403,8 +403,12 @@ func (s *sock) bind(a wire.Addr) syscall.Errno {
 		}
 	}
 	err := ep.Bind(fa)
-	if _, inUse := err.(*tcpip.ErrPortInUse); inUse && s.b.reapClosed(host.ID, fa.Port, s) {
-		err = ep.Bind(fa) // a socket the program had just closed held it
+	if _, inUse := err.(*tcpip.ErrPortInUse); inUse {
+		// A socket the program has just closed may hold it: reap it.
+		// Bind again even if none was found: on a broker with several
+		// Ps its own goroutine may have closed it meanwhile.
+		s.b.reapClosed(host.ID, fa.Port, s)
+		err = ep.Bind(fa)
 	}
 	if err != nil {
 		if ep != s.ep {
@@ -440,9 +444,8 @@ func (s *sock) closedByProgram() bool {
 // has already closed them, once what the program sent on them has left
 // (at most reapWait). The broker learns of a close
 // asynchronously; without this, a program that closes a socket and binds
-// its port again at once would see EADDRINUSE where Linux succeeds. It
-// reports whether it closed any.
-func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
+// its port again at once would see EADDRINUSE where Linux succeeds.
+func (b *Broker) reapClosed(host int, port uint16, except *sock) {
 	type cand struct {
 		o  *sock
 		ep tcpip.Endpoint
@@ -458,7 +461,6 @@ func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
 		}
 	}
 	b.mu.Unlock()
-	reaped := false
 	for _, c := range cands {
 		o := c.o
 		if fa, err := c.ep.GetLocalAddress(); err != nil || fa.Port != port {
@@ -480,10 +482,8 @@ func (b *Broker) reapClosed(host int, port uint16, except *sock) bool {
 			case <-o.released:
 			case <-time.After(reapWait):
 			}
-			reaped = true
 		}
 	}
-	return reaped
 }
 
 // reapWait bounds how long a bind waits for a closed socket's last bytes

@@ -18,6 +18,46 @@ static int reusable(int fam, int on)
 	return fd;
 }
 
+/* The holders bind_beside tries: a TCP socket bound to port 0 of SELF4, of
+ * PEER4, or of [::] with IPV6_V6ONLY. */
+enum holder { HOLD_SELF4, HOLD_PEER4, HOLD_ANY6_V6ONLY };
+
+/* bind_beside binds a socket of type to SELF4 on the port a holder socket
+ * has, and returns bind's result (errno set). The first try uses port,
+ * when not 0; each other one a new holder of kind hold. Natively another
+ * program of the suite (run in parallel) may hold that port on 127.0.0.1:
+ * up to 16 tries. A stack where the holder does own SELF4's port fails
+ * every try. */
+static int bind_beside(int port, enum holder hold, int type)
+{
+	int r = -1;
+	for (int try = 0; try < 16 && r != 0; try++) {
+		int h = -1;
+		if (try > 0 || port == 0) {
+			struct sockaddr_storage hs;
+			socklen_t hl;
+			if (hold == HOLD_ANY6_V6ONLY) {
+				h = xsocket(AF_INET6, SOCK_STREAM);
+				setint(h, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+				hl = anyaddr(AF_INET6, 0, &hs);
+			} else {
+				h = xsocket(AF_INET, SOCK_STREAM);
+				hl = hold == HOLD_PEER4 ? peeraddr4(0, &hs) : selfaddr(AF_INET, 0, &hs);
+			}
+			bind(h, SA(&hs), hl);
+			port = localport(h);
+		}
+		int b = xsocket(AF_INET, type);
+		r = bindport(b, AF_INET, port);
+		int e = errno;
+		close(b);
+		if (h >= 0)
+			close(h);
+		errno = e;
+	}
+	return r;
+}
+
 int main(void)
 {
 	conf_init("bind");
@@ -34,24 +74,7 @@ int main(void)
 		int port = saport(SA(&got));
 		int fd2 = xsocket(AF_INET, SOCK_STREAM);
 		check("bind_inuse", "%s", ok0(bindport(fd2, AF_INET, port)));
-		/* The UDP port may be another parallel program's natively:
-		 * after fd's port, try those of a few more TCP sockets. */
-		r = -1;
-		for (int try = 0, p = port; try < 16 && r != 0; try++) {
-			int h = -1;
-			if (try > 0) {
-				h = xsocket(AF_INET, SOCK_STREAM);
-				bindport(h, AF_INET, 0);
-				p = localport(h);
-			}
-			int u = xsocket(AF_INET, SOCK_DGRAM);
-			r = bindport(u, AF_INET, p);
-			int e = errno;
-			close(u);
-			if (h >= 0)
-				close(h);
-			errno = e;
-		}
+		r = bind_beside(port, HOLD_SELF4, SOCK_DGRAM);
 		check("bind_udp_same_port_as_tcp", "%s", ok0(r));
 		close(fd2);
 		close(fd);
@@ -232,23 +255,7 @@ int main(void)
 		close(b);
 		close(a);
 
-		/* The kernel picks a port free for [::] with V6ONLY=1, which
-		 * another process (the suite runs programs in parallel) may
-		 * hold on 127.0.0.1: try a few ports. A stack where V6ONLY
-		 * still owns the v4 port fails every try. */
-		int r = -1;
-		for (int try = 0; try < 16 && r != 0; try++) {
-			a = xsocket(AF_INET6, SOCK_STREAM);
-			setint(a, IPPROTO_IPV6, IPV6_V6ONLY, 1);
-			bind(a, SA(&ss), len);
-			port = localport(a);
-			b = xsocket(AF_INET, SOCK_STREAM);
-			r = bindport(b, AF_INET, port);
-			int e = errno;
-			close(b);
-			close(a);
-			errno = e;
-		}
+		int r = bind_beside(0, HOLD_ANY6_V6ONLY, SOCK_STREAM);
 		check("bind_v4_vs_v6only_any6", "%s", ok0(r));
 	}
 
@@ -289,28 +296,7 @@ int main(void)
 		int b = xsocket(AF_INET, SOCK_STREAM);
 		check("bind_peer4_inuse", "%s", ok0(bind(b, SA(&ss), len)));
 		close(b);
-		/* Natively another program of the suite (run in parallel) may
-		 * hold the port on 127.0.0.1: after the listener's port, try a
-		 * few more of PEER4. A stack whose ports are not per address
-		 * fails every try. */
-		r = -1;
-		for (int try = 0, p = port; try < 16 && r != 0; try++) {
-			int h = -1;
-			if (try > 0) {
-				struct sockaddr_storage hs;
-				socklen_t hl = peeraddr4(0, &hs);
-				h = xsocket(AF_INET, SOCK_STREAM);
-				bind(h, SA(&hs), hl);
-				p = localport(h);
-			}
-			b = xsocket(AF_INET, SOCK_STREAM);
-			r = bindport(b, AF_INET, p);
-			int e = errno;
-			close(b);
-			if (h >= 0)
-				close(h);
-			errno = e;
-		}
+		r = bind_beside(port, HOLD_PEER4, SOCK_STREAM);
 		check("bind_self4_port_of_peer4", "%s", ok0(r));
 
 		/* A socket bound to PEER4 connects from it. */

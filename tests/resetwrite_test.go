@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,18 +23,22 @@ func TestWriteAfterReset(t *testing.T) {
 	script := filepath.Join(repoRoot, "tests", "testdata", "resetwrite.py")
 	const want = "ECONNRESET=100"
 	ctx := testCtx(t, 120*time.Second)
-	out, err := newCmd(ctx, cleanEnv(), python, script, "127.0.0.1", "127.0.0.1", "100").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != want {
-		t.Fatalf("natively: %v: %s (want %s)", err, out, want)
-	}
+	wantOutput(t, "natively", newCmd(ctx, cleanEnv(), python, script, "127.0.0.1", "127.0.0.1", "100"), want)
 	for _, procs := range []string{"1", "4"} {
 		t.Run("procs"+procs, func(t *testing.T) {
 			dir := swrapDir(t)
 			startBroker(t, dir, "SWRAP_BROKER_PROCS="+procs)
-			out, err := newCmd(ctx, wrapEnv(t, dir, 11), python, script, "127.0.0.10", "127.0.0.11", "100").CombinedOutput()
-			if err != nil || strings.TrimSpace(string(out)) != want {
-				t.Fatalf("under swrap: %v: %s (want %s)", err, out, want)
-			}
+			wantOutput(t, "under swrap", newCmd(ctx, wrapEnv(t, dir, 11), python, script, "127.0.0.10", "127.0.0.11", "100"), want)
 		})
+	}
+}
+
+// wantOutput runs cmd and fails the test unless it succeeds and prints
+// want (surrounding white space aside).
+func wantOutput(t *testing.T, what string, cmd *exec.Cmd, want string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Fatalf("%s: %v: %s (want %s)", what, err, out, want)
 	}
 }

@@ -238,6 +238,14 @@ func (cc *ctlConn) dispatch(req wire.Request) (wire.Op, reply) {
 		return req.Op, cc.doResolve(req.Body)
 	case wire.OpCapture:
 		return req.Op, cc.doCapture(req.Body)
+	case wire.OpClosed:
+		if len(req.Body) != 0 {
+			return req.Op, errReply(syscall.EINVAL)
+		}
+		if s := cc.b.lookup(req.Sock); s != nil {
+			s.settleClose()
+		}
+		return req.Op, okReply(nil)
 	}
 	s := cc.b.lookup(req.Sock)
 	if s == nil {

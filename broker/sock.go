@@ -466,28 +466,39 @@ func (b *Broker) reapClosed(host int, port uint16, except *sock) {
 		if fa, err := c.ep.GetLocalAddress(); err != nil || fa.Port != port {
 			continue
 		}
-		if o.closedByProgram() {
-			// The socket's own goroutine sees the close too: it
-			// carries what the program sent before it (as on Linux,
-			// where close never drops what was sent), then closes
-			// it. Wait for that, bounded; on a broker with several
-			// Ps it may be under way right now, and only its end
-			// frees the port.
-			select {
-			case <-o.released:
-			case <-time.After(reapWait):
-			}
-			o.close()
-			select {
-			case <-o.released:
-			case <-time.After(reapWait):
-			}
-		}
+		o.settleClose()
 	}
 }
 
-// reapWait bounds how long a bind waits for a closed socket's last bytes
-// to leave before reapClosed closes it anyway.
+// settleClose closes s now if the program has closed it (no process holds
+// its app end), and returns once its endpoint is closed and its port free:
+// on Linux the port is free when close() returns, and a datagram or a SYN
+// sent to it next is refused. The broker learns of a close asynchronously,
+// so a program's close of a UDP socket or listener waits for this
+// (OpClosed), and so does a bind that finds the port in use.
+func (s *sock) settleClose() {
+	if !s.closedByProgram() {
+		return
+	}
+	// The socket's own goroutine sees the close too: it carries what the
+	// program sent before it (as on Linux, where close never drops what
+	// was sent), then closes it. Wait for that, bounded; on a broker with
+	// several Ps it may be under way right now, and only its end frees the
+	// port.
+	select {
+	case <-s.released:
+		return
+	case <-time.After(reapWait):
+	}
+	s.close()
+	select {
+	case <-s.released:
+	case <-time.After(reapWait):
+	}
+}
+
+// reapWait bounds how long settleClose waits for a closed socket's last
+// bytes to leave before it closes the socket anyway.
 const reapWait = time.Second
 
 // localAddr is getsockname: the any-address the program bound stays the

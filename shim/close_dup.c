@@ -2,15 +2,41 @@
  * close_dup.c - interposes close, __close_nocancel, close_range, closefrom,
  * dup, dup2, dup3, fcntl and fcntl64 (F_DUPFD, F_DUPFD_CLOEXEC).
  *
- * Nothing is sent to the broker on close: it sees the hang-up of its end
- * when the last process holding the socket closes it, which gives dup, fork
- * and fd passing their kernel semantics. These calls only keep the fd cache
- * right (forget closed numbers, copy entries to duplicates) and keep the
- * program from closing or overwriting our control connections unnoticed.
+ * The broker sees a close as the hang-up of its end when the last process
+ * holding the socket closes it, which gives dup, fork and fd passing their
+ * kernel semantics. It sees it a moment later, though: so close() of a UDP
+ * socket or a listener also tells the broker (CLOSED) and returns once the
+ * port is free, as Linux's does; a datagram or SYN sent to the port next is
+ * refused. Otherwise these calls only keep the fd cache right (forget closed
+ * numbers, copy entries to duplicates) and keep the program from closing or
+ * overwriting our control connections unnoticed.
  */
 #include "swrap.h"
 
 #include <fcntl.h>
+
+/* closing notes, before fd is closed, whether its close must be settled
+ * with the broker: a UDP (or ICMP) socket's or a listener's port. */
+static bool closing(int fd, struct swrap_sock *s)
+{
+	swrap_broker_fd_closing(fd);
+	return swrap_fd_known(fd, s) && (s->word & (SWF_DGRAM | SWF_LISTENING));
+}
+
+/* closed forgets fd once the real close returned r (errno e) and, for a
+ * socket closing() picked, waits for the broker to free its port (at once
+ * if another process still holds the socket). errno is e on return. */
+static void closed(int fd, int r, int e, bool settle, const struct swrap_sock *s)
+{
+	if (r == 0 || e != EBADF) {
+		swrap_fd_forget(fd); /* the number is free even after EINTR */
+		if (settle) {
+			struct swrap_call c = { .op = SWRAP_OP_CLOSED, .sock = s->id };
+			swrap_request(&c); /* an error (broker gone): nothing to free */
+		}
+	}
+	errno = e;
+}
 
 int swrap_close(int fd)
 {
@@ -18,12 +44,10 @@ int swrap_close(int fd)
 	 * after the close, which it sees on the data socket: the broker
 	 * then flushes the cork itself (broker/sockopt.go), so a close
 	 * need not wait for it. */
-	swrap_broker_fd_closing(fd);
+	struct swrap_sock s;
+	bool settle = closing(fd, &s);
 	int r = swrap_libc.close(fd);
-	int e = errno;
-	if (r == 0 || e != EBADF)
-		swrap_fd_forget(fd); /* the number is free even after EINTR */
-	errno = e;
+	closed(fd, r, errno, settle, &s);
 	return r;
 }
 
@@ -39,12 +63,10 @@ SWRAP_EXPORT int __close_nocancel(int fd)
 {
 	if (!swrap_on())
 		return swrap_libc.close_nocancel(fd);
-	swrap_broker_fd_closing(fd);
+	struct swrap_sock s;
+	bool settle = closing(fd, &s);
 	int r = swrap_libc.close_nocancel(fd);
-	int e = errno;
-	if (r == 0 || e != EBADF)
-		swrap_fd_forget(fd);
-	errno = e;
+	closed(fd, r, errno, settle, &s);
 	return r;
 }
 

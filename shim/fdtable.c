@@ -149,6 +149,20 @@ void swrap_fd_copy(int from, int to)
 	}
 }
 
+bool swrap_fd_known(int fd, struct swrap_sock *s)
+{
+	struct fd_entry *e = entry(fd);
+	if (!e)
+		return false;
+	uint32_t w = atomic_load_explicit(&e->word, memory_order_acquire);
+	if ((w & SWRAP_FD_STATE_MASK) != SWRAP_FD_WRAPPED)
+		return false;
+	s->fd = fd;
+	s->word = w;
+	s->id = atomic_load_explicit(&e->id, memory_order_relaxed);
+	return true;
+}
+
 void swrap_fd_set_aux(int fd, uint32_t v)
 {
 	struct fd_entry *e = entry(fd);

@@ -330,6 +330,10 @@ void swrap_fdt_init(void);
  * unknown fd with getsockname() + STAT. False for everything else, and
  * always false when wrapping is off. Async-signal-safe for known fds. */
 bool swrap_fd_get(int fd, struct swrap_sock *s);
+/* swrap_fd_known: like swrap_fd_get for an fd the table already knows as
+ * wrapped, and false for every other one, which it never classifies (for
+ * close: an fd about to go is not worth a getsockname). */
+bool swrap_fd_known(int fd, struct swrap_sock *s);
 void swrap_fd_set(int fd, uint64_t id, uint32_t word);
 void swrap_fd_forget(int fd);
 void swrap_fd_forget_range(unsigned int first, unsigned int last);

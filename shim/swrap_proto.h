@@ -49,6 +49,7 @@ enum swrap_op {
 	SWRAP_OP_RESOLVE = 17,  /* the name table: struct swrap_resolve + name/address */
 	SWRAP_OP_CAPTURE = 18,  /* live pcapng stream (swrap capture); the shim never sends it */
 	SWRAP_OP_SERVED = 19,   /* reply only: no-reply requests served (struct swrap_served) */
+	SWRAP_OP_CLOSED = 20,   /* an fd of a UDP socket or listener closed: reply once its port is free */
 };
 
 #define SWRAP_REPLY 0x8000u /* or'ed into op in a reply */

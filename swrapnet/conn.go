@@ -324,11 +324,23 @@ func (l *Listener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// Close stops listening.
-func (l *Listener) Close() error { return l.uc.Close() }
+// Close stops listening. It returns once the port is free, as on Linux:
+// a connect to it next is refused.
+func (l *Listener) Close() error {
+	err := l.uc.Close()
+	if err == nil {
+		l.h.settleClose(l.id)
+	}
+	return err
+}
 
 // Addr returns the listening address.
 func (l *Listener) Addr() net.Addr { return net.TCPAddrFromAddrPort(l.addr) }
+
+// settleClose waits for the broker to close socket id, whose fd was just
+// closed (wire.OpClosed); an error means the broker is gone, and with it
+// the socket.
+func (h *Host) settleClose(id uint64) { h.call(wire.OpClosed, id, nil) }
 
 func (h *Host) setsockopt(id uint64, level, name int, v []byte) error {
 	o := wire.SockOpt{Level: int32(level), Name: int32(name), OptLen: uint32(len(v)), Value: v}

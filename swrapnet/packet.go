@@ -130,6 +130,11 @@ func (c *PacketConn) readFrom(b []byte) (int, netip.AddrPort, error) {
 	if err != nil {
 		return 0, netip.AddrPort{}, err
 	}
+	if d.Flags&wire.DgramError != 0 {
+		// An ICMP error for an earlier datagram (ECONNREFUSED on a
+		// connected socket), reported once, as net.UDPConn does.
+		return 0, netip.AddrPort{}, opErr("read", c.network, c.LocalAddr(), syscall.Errno(d.IfIndex))
+	}
 	return copy(b, payload), d.Peer.AddrPort(), nil
 }
 
@@ -185,8 +190,15 @@ func (c *PacketConn) SetBroadcast(on bool) error {
 	return nil
 }
 
-// Close closes the socket.
-func (c *PacketConn) Close() error { return c.uc.Close() }
+// Close closes the socket. It returns once the port is free, as on Linux:
+// a datagram sent to it next is refused.
+func (c *PacketConn) Close() error {
+	err := c.uc.Close()
+	if err == nil {
+		c.h.settleClose(c.id)
+	}
+	return err
+}
 
 func (c *PacketConn) addr(ap netip.AddrPort) net.Addr {
 	if c.icmp {

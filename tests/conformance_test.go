@@ -45,6 +45,11 @@ type knownDeviation struct {
 	native, swrap, why string
 }
 
+// racyResult as a knownDeviation's swrap: the wrapped result is the
+// outcome of a race that the path cannot close, Linux's or another; any
+// result passes (logged).
+const racyResult = "(a race)"
+
 // knownDeviations are the checks where swrap knowingly differs from Linux.
 // Most are poll bits: a wrapped TCP/UDP socket is a connected unix socket,
 // whose POLLERR exists only when its peer is gone with unread data, and
@@ -90,7 +95,7 @@ var conformancePrograms = map[string]int{
 	"accept":  27,
 	"bind":    53,
 	"cmsg":    24,
-	"connect": 31,
+	"connect": 33,
 	"fdops":   31,
 	"gai":     28,
 	"ifaces":  62,
@@ -100,7 +105,7 @@ var conformancePrograms = map[string]int{
 	"sock":    58,
 	"stream":  82,
 	"tcpopt":  33,
-	"udp":     53,
+	"udp":     55,
 }
 
 // confProgramNames returns the program names in a stable order.
@@ -314,6 +319,8 @@ func compareChecksWith(t *testing.T, native, wrapped []confCheck, knownDeviation
 		switch {
 		case !ok:
 			t.Errorf("check %s: native %q, missing under swrap", c.name, c.result)
+		case knownDeviations[c.name].swrap == racyResult:
+			t.Logf("check %s: native %q, swrap %q (a race under swrap: %s)", c.name, c.result, w, knownDeviations[c.name].why)
 		case w != c.result:
 			if d, known := knownDeviations[c.name]; known && d.native == c.result && d.swrap == w {
 				t.Logf("check %s: known deviation: native %q, swrap %q (%s)", c.name, c.result, w, d.why)

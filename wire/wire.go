@@ -86,6 +86,13 @@ const (
 	// requests the broker served since the last one (body Served). It
 	// precedes the reply to the next request without NoReplyBit.
 	OpServed Op = 19
+	// OpClosed tells the broker that the program has just closed an fd
+	// of the socket (a UDP socket or a listener; empty body). If that
+	// was the last one, the reply comes once the broker has closed the
+	// socket, so that its port is free when the program's close()
+	// returns, as on Linux; if another process still holds the socket,
+	// at once. An unknown socket id is not an error: it is closed.
+	OpClosed Op = 20
 )
 
 // NoReplyBit, or'ed into the op of a request, asks for no reply: the
@@ -179,7 +186,7 @@ var opNames = map[Op]string{
 	OpGetPeerName: "GETPEERNAME", OpGetSockOpt: "GETSOCKOPT", OpSetSockOpt: "SETSOCKOPT",
 	OpStat: "STAT", OpStatus: "STATUS", OpIoctl: "IOCTL",
 	OpSetLink: "SETLINK", OpGetLinks: "GETLINKS", OpNewCtl: "NEWCTL", OpResolve: "RESOLVE",
-	OpCapture: "CAPTURE", OpServed: "SERVED",
+	OpCapture: "CAPTURE", OpServed: "SERVED", OpClosed: "CLOSED",
 }
 
 func (o Op) String() string {

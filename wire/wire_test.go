@@ -176,9 +176,9 @@ func TestCOps(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	inc := filepath.Join(filepath.Dir(filepath.Dir(file)), "shim")
 	names := []string{"HELLO", "SOCKET", "BIND", "LISTEN", "CONNECT", "SHUTDOWN", "GETSOCKNAME",
-		"GETPEERNAME", "GETSOCKOPT", "SETSOCKOPT", "STAT", "STATUS", "IOCTL", "SETLINK", "GETLINKS", "NEWCTL", "CAPTURE", "SERVED"}
+		"GETPEERNAME", "GETSOCKOPT", "SETSOCKOPT", "STAT", "STATUS", "IOCTL", "SETLINK", "GETLINKS", "NEWCTL", "CAPTURE", "SERVED", "CLOSED"}
 	ops := []Op{OpHello, OpSocket, OpBind, OpListen, OpConnect, OpShutdown, OpGetSockName,
-		OpGetPeerName, OpGetSockOpt, OpSetSockOpt, OpStat, OpStatus, OpIoctl, OpSetLink, OpGetLinks, OpNewCtl, OpCapture, OpServed}
+		OpGetPeerName, OpGetSockOpt, OpSetSockOpt, OpStat, OpStatus, OpIoctl, OpSetLink, OpGetLinks, OpNewCtl, OpCapture, OpServed, OpClosed}
 	var src strings.Builder
 	src.WriteString("#include <stdio.h>\n#include \"swrap_proto.h\"\nint main(void){\n")
 	for _, n := range names {

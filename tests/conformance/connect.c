@@ -124,6 +124,33 @@ int main(void)
 		close(l);
 	}
 
+	for (int i = 0; i < 2; i++) {
+		/* A listener's port is closed when close() returns: a connect
+		 * right after it is refused, every time (the broker learns of
+		 * a close from its end of the socket, a moment later; the
+		 * shim's close waits for it). */
+		int fam = i ? AF_INET6 : AF_INET, refused = 0;
+		char other[64] = "";
+		for (int n = 0; n < 50; n++) {
+			int port;
+			int l = tcp_listener(fam, &port);
+			close(l);
+			int fd = xsocket(fam, SOCK_STREAM);
+			len = selfaddr(fam, port, &ss);
+			r = ok0(connect(fd, SA(&ss), len));
+			if (strcmp(r, "ECONNREFUSED") == 0)
+				refused++;
+			else {
+				snprintf(other, sizeof(other), "%s", r);
+				close(fd);
+				break; /* each such round may cost a timeout */
+			}
+			close(fd);
+		}
+		check(i ? "connect6_after_listener_close" : "connect4_after_listener_close",
+		      "refused %d of 50 %s", refused, other);
+	}
+
 	{
 		/* AF_UNSPEC connect disconnects a TCP socket that never connected. */
 		int fd = xsocket(AF_INET, SOCK_STREAM);

@@ -11,8 +11,10 @@
  */
 #include "swrap.h"
 
+#include <linux/capability.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 static bool is_timeo(int level, int name)
 {
@@ -145,6 +147,18 @@ static bool no_answer(const struct swrap_sock *s, int level, int name, socklen_t
 	return level == IPPROTO_TCP && (name == TCP_NODELAY || name == TCP_CORK || name == TCP_QUICKACK);
 }
 
+/* net_admin reports whether the calling thread has CAP_NET_ADMIN in its
+ * effective set: what Linux asks of SO_SNDBUFFORCE and SO_RCVBUFFORCE (the
+ * broker cannot tell, it sees only the control connection's creator). */
+static bool net_admin(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	if (swrap_libc.syscall(SYS_capget, &h, d) != 0)
+		return false;
+	return d[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN);
+}
+
 static int swrap_setsockopt(struct swrap_sock *s, int level, int name, const void *val, socklen_t len)
 {
 	if ((int)len < 0)
@@ -153,6 +167,10 @@ static int swrap_setsockopt(struct swrap_sock *s, int level, int name, const voi
 		return swrap_fail(EFAULT);
 	if (len > 4096)
 		return swrap_fail(EINVAL);
+	/* Linux: the length first, then the capability. */
+	if (level == SOL_SOCKET && (name == SO_SNDBUFFORCE || name == SO_RCVBUFFORCE) && len >= sizeof(int) &&
+	    !net_admin())
+		return swrap_fail(EPERM);
 
 	if (is_timeo(level, name)) {
 		if (swrap_libc.setsockopt(s->fd, level, name, val, len) != 0)

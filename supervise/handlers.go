@@ -725,6 +725,9 @@ func (c *call) setsockopt() syscall.Errno {
 	if err := readMem(c.tid, vp, v); err != nil {
 		return unix.EFAULT
 	}
+	if level == unix.SOL_SOCKET && (name == unix.SO_RCVBUFFORCE || name == unix.SO_SNDBUFFORCE) && l >= 4 && !netAdmin(c.tid) {
+		return unix.EPERM
+	}
 	if isTimeo(level, name) {
 		// Set on the app end, where the kernel's read and recv obey
 		// it; the broker's copy bounds a blocking connect.
@@ -801,4 +804,24 @@ func (s *Supervisor) listening(tgid int, id uint64) syscall.Errno {
 	s.listeners[id] = true
 	s.mu.Unlock()
 	return 0
+}
+
+// capNetAdmin is CAP_NET_ADMIN's bit in a capability set.
+const capNetAdmin = 12
+
+// netAdmin reports whether thread tid has CAP_NET_ADMIN in its effective
+// set (CapEff in /proc/TID/status), which Linux asks of SO_SNDBUFFORCE and
+// SO_RCVBUFFORCE. A thread whose status cannot be read has not.
+func netAdmin(tid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<capNetAdmin) != 0
+		}
+	}
+	return false
 }

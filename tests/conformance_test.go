@@ -102,7 +102,7 @@ var conformancePrograms = map[string]int{
 	"inq":     14,
 	"poll":    32,
 	"route":   27,
-	"sock":    58,
+	"sock":    63,
 	"stream":  82,
 	"tcpopt":  33,
 	"udp":     55,

@@ -1,6 +1,28 @@
 /* sock.c - socket() errors and socket options. */
 #include "conf.h"
 
+#include <linux/capability.h>
+#include <sys/syscall.h>
+
+/* net_admin_effective sets CAP_NET_ADMIN in this thread's effective set,
+ * or clears it (on: only if permitted); returns whether it was there. */
+static bool net_admin_effective(bool on)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	if (syscall(SYS_capget, &h, d) != 0)
+		return false;
+	int i = CAP_TO_INDEX(CAP_NET_ADMIN);
+	uint32_t m = CAP_TO_MASK(CAP_NET_ADMIN);
+	bool had = d[i].effective & m;
+	if (on)
+		d[i].effective |= d[i].permitted & m;
+	else
+		d[i].effective &= ~m;
+	syscall(SYS_capset, &h, d);
+	return had;
+}
+
 #include <net/if.h>
 
 /* sotype prints SO_TYPE/SO_DOMAIN/SO_PROTOCOL of a new socket. */
@@ -181,6 +203,25 @@ int main(void)
 	bufexact("so_rcvbuf_tcp_1", SOCK_STREAM, SO_RCVBUF, 1, 1);
 	bufexact("so_sndbuf_udp_1", SOCK_DGRAM, SO_SNDBUF, 1, 1);
 	bufexact("so_rcvbuf_tcp_neg", SOCK_STREAM, SO_RCVBUF, -1, 1);
+
+	{
+		/* SO_*BUFFORCE needs CAP_NET_ADMIN: EPERM without it (after the
+		 * length check), as a process that dropped it sees. The
+		 * capability comes back afterwards where it is permitted (root:
+		 * the forced size, past net.core.rmem_max; else EPERM again). */
+		int fd = xsocket(AF_INET, SOCK_DGRAM);
+		bool had = net_admin_effective(false);
+		short two = 1;
+		check("so_rcvbufforce_no_cap", "%s", setint(fd, SOL_SOCKET, SO_RCVBUFFORCE, 1 << 20));
+		check("so_sndbufforce_no_cap", "%s", setint(fd, SOL_SOCKET, SO_SNDBUFFORCE, 1 << 20));
+		check("so_rcvbufforce_no_cap_short", "%s",
+		      ok0(setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &two, sizeof(two))));
+		check("so_rcvbufforce_no_cap_get", "%s", getint(fd, SOL_SOCKET, SO_RCVBUF));
+		net_admin_effective(had);
+		const char *set = setint(fd, SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20);
+		check("so_rcvbufforce_cap", "had=%d set=%s get=%s", had, set, getint(fd, SOL_SOCKET, SO_RCVBUF));
+		close(fd);
+	}
 
 	{
 		int fd = xsocket(AF_INET6, SOCK_STREAM);

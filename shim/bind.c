@@ -22,7 +22,10 @@ static int swrap_bind(const struct swrap_sock *s, const struct sockaddr *sa, soc
 	struct swrap_call c = { .op = SWRAP_OP_BIND, .sock = s->id, .body = &a, .body_len = sizeof(a) };
 	err = swrap_request(&c);
 	SWRAP_LOG(SWRAP_LOG_DEBUG, "fd %d bind port %u: %d", s->fd, a.port, err);
-	return err ? swrap_fail(err) : 0;
+	if (err)
+		return swrap_fail(err);
+	swrap_fd_flags(s->fd, SWF_BOUND, 0);
+	return 0;
 }
 
 SWRAP_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)

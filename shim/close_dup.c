@@ -4,10 +4,10 @@
  *
  * The broker sees a close as the hang-up of its end when the last process
  * holding the socket closes it, which gives dup, fork and fd passing their
- * kernel semantics. It sees it a moment later, though: so close() of a UDP
- * socket or a listener also tells the broker (CLOSED) and returns once the
- * port is free, as Linux's does; a datagram or SYN sent to the port next is
- * refused. Otherwise these calls only keep the fd cache right (forget closed
+ * kernel semantics. It sees it a moment later, though: so close() of a
+ * bound UDP socket or a listener also tells the broker (CLOSED) and returns
+ * once the port is free, as Linux's does; a datagram or SYN sent to the
+ * port next is refused. Otherwise these calls only keep the fd cache right (forget closed
  * numbers, copy entries to duplicates) and keep the program from closing or
  * overwriting our control connections unnoticed.
  */
@@ -16,11 +16,16 @@
 #include <fcntl.h>
 
 /* closing notes, before fd is closed, whether its close must be settled
- * with the broker: a UDP (or ICMP) socket's or a listener's port. */
+ * with the broker: a listener's port, or that of a UDP (or ICMP) socket
+ * the program bound. An autobound one (a client's: connect or sendto
+ * without bind, a DNS lookup's) is not worth the round trip: nobody is
+ * told its port to reach it after the close. */
 static bool closing(int fd, struct swrap_sock *s)
 {
 	swrap_broker_fd_closing(fd);
-	return swrap_fd_known(fd, s) && (s->word & (SWF_DGRAM | SWF_LISTENING));
+	if (!swrap_fd_known(fd, s))
+		return false;
+	return (s->word & SWF_LISTENING) || (s->word & (SWF_DGRAM | SWF_BOUND)) == (SWF_DGRAM | SWF_BOUND);
 }
 
 /* closed forgets fd once the real close returned r (errno e) and, for a

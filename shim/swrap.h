@@ -310,9 +310,10 @@ enum { SWRAP_FD_UNKNOWN = 0, SWRAP_FD_NOT_WRAPPED = 1, SWRAP_FD_WRAPPED = 2, SWR
 #define SWF_SHUT_WR (1u << 13)   /* UDP: shutdown(SHUT_WR) done (kept here) */
 #define SWF_FILLED (1u << 14)    /* connect filler written; SO_SNDBUF to restore (aux) */
 #define SWF_SS_CONNECTING (1u << 15) /* TCP: a connect() said EINPROGRESS, none said how it ended */
+#define SWF_BOUND (1u << 16)     /* bind() done by the program (not an autobind) */
 /* The flags only the shim knows: a STAT refresh keeps them. */
 #define SWF_SHIM_ONLY (SWF_PKTINFO4 | SWF_PKTINFO6 | SWF_EOF_SEEN | SWF_SHUT_RD | SWF_SHUT_WR | SWF_FILLED | \
-		       SWF_SS_CONNECTING)
+		       SWF_SS_CONNECTING | SWF_BOUND)
 
 /* A snapshot of one wrapped fd. */
 struct swrap_sock {

@@ -190,11 +190,13 @@ func (c *PacketConn) SetBroadcast(on bool) error {
 	return nil
 }
 
-// Close closes the socket. It returns once the port is free, as on Linux:
-// a datagram sent to it next is refused.
+// Close closes the socket. A socket made by ListenPacket returns once its
+// port is free, as on Linux: a datagram sent to it next is refused. A
+// Dial'd one, whose port was picked for it and is known to its peer
+// alone, does not wait.
 func (c *PacketConn) Close() error {
 	err := c.uc.Close()
-	if err == nil {
+	if err == nil && !c.raddr.IsValid() {
 		c.h.settleClose(c.id)
 	}
 	return err

@@ -6,6 +6,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/swrap/swrap/wire"
 )
 
 // TestClosedPortRefusedAtOnce: a UDP socket or a TCP listener closed, and
@@ -78,4 +82,68 @@ func TestGoClientClosedPortRefused(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClosedRequest speaks CLOSED to a real broker: with a body it is
+// EINVAL; for an unknown socket it succeeds (nothing is left to close);
+// for a socket its program still holds it succeeds at once and closes
+// nothing: the socket still receives.
+func TestClosedRequest(t *testing.T) {
+	dir, hosts := brokerWithHosts(t, nil, 10, 11)
+	pc, err := hosts[10].ListenPacket("udp", "127.0.0.10:7900")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var id uint64
+	for _, s := range status(t, hosts[10]).Sockets {
+		if s.Local == "127.0.0.10:7900" {
+			id = s.ID
+		}
+	}
+	if id == 0 {
+		t.Fatal("the socket on 127.0.0.10:7900 is not in STATUS")
+	}
+	fd := rawControlConn(t, dir)
+	buf := make([]byte, wire.MaxMessage)
+	call := func(op wire.Op, sock uint64, body []byte) wire.Reply {
+		t.Helper()
+		if _, err := retryEINTR(func() (int, error) { return unix.Write(fd, wire.AppendRequest(nil, op, sock, body)) }); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		n, err := retryEINTR(func() (int, error) { return unix.Read(fd, buf) })
+		if err != nil {
+			t.Fatalf("no reply to %v: %v", op, err)
+		}
+		rep, err := wire.ParseReply(buf[:n])
+		if err != nil || rep.Op != op {
+			t.Fatalf("reply to %v: %+v (%v)", op, rep, err)
+		}
+		return rep
+	}
+	call(wire.OpHello, 0, wire.Hello{PID: 1, Iface: 10}.Encode())
+	if rep := call(wire.OpClosed, id, []byte{1, 2, 3}); rep.Err != syscall.EINVAL {
+		t.Errorf("CLOSED with a body: err %v, want EINVAL", rep.Err)
+	}
+	if rep := call(wire.OpClosed, 1<<40, nil); rep.Err != 0 {
+		t.Errorf("CLOSED of an unknown socket: err %v, want none", rep.Err)
+	}
+	start := time.Now()
+	if rep := call(wire.OpClosed, id, nil); rep.Err != 0 {
+		t.Errorf("CLOSED of a socket still held: err %v, want none", rep.Err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("CLOSED of a socket still held took %v: it must not wait", d)
+	}
+	cli, err := hosts[11].Dial("udp", "127.0.0.10:7900")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	cli.Write([]byte("still here"))
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "still here" {
+		t.Errorf("the socket after a CLOSED while held: %q, %v", buf[:n], err)
+	}
 }

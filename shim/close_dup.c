@@ -7,9 +7,9 @@
  * kernel semantics. It sees it a moment later, though: so close() of a
  * bound UDP socket or a listener also tells the broker (CLOSED) and returns
  * once the port is free, as Linux's does; a datagram or SYN sent to the
- * port next is refused. Otherwise these calls only keep the fd cache right (forget closed
- * numbers, copy entries to duplicates) and keep the program from closing or
- * overwriting our control connections unnoticed.
+ * port next is refused. Otherwise these calls only keep the fd cache right
+ * (forget closed numbers, copy entries to duplicates) and keep the program
+ * from closing or overwriting our control connections unnoticed.
  */
 #include "swrap.h"
 

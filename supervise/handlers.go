@@ -806,9 +806,6 @@ func (s *Supervisor) listening(tgid int, id uint64) syscall.Errno {
 	return 0
 }
 
-// capNetAdmin is CAP_NET_ADMIN's bit in a capability set.
-const capNetAdmin = 12
-
 // netAdmin reports whether thread tid has CAP_NET_ADMIN in its effective
 // set (CapEff in /proc/TID/status), which Linux asks of SO_SNDBUFFORCE and
 // SO_RCVBUFFORCE. A thread whose status cannot be read has not.
@@ -820,7 +817,7 @@ func netAdmin(tid int) bool {
 	for line := range strings.Lines(string(b)) {
 		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
 			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && caps&(1<<capNetAdmin) != 0
+			return err == nil && caps&(1<<unix.CAP_NET_ADMIN) != 0
 		}
 	}
 	return false

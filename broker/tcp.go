@@ -478,12 +478,21 @@ func (s *sock) awaitConnected() bool {
 }
 
 // discardFiller reads and drops the n filler bytes the shim wrote before a
-// non-blocking connect: from then on the app end is writable.
+// non-blocking connect: from then on the app end is writable. It is false
+// only if the broker end is closed. A wake (a state change, from another
+// P) may land during the read: the shim wrote the filler before it asked
+// to connect, so the read is simply done again. Taken for a close, it
+// closed a connection that had just been made (the program's second
+// connect() said EBADF).
 func (s *sock) discardFiller(n uint32) bool {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	for left := int(n); left > 0; {
 		k, err := s.conn.Read((*bp)[:min(left, len(*bp))])
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.conn.SetReadDeadline(time.Time{})
+			continue
+		}
 		if err != nil {
 			return false
 		}

@@ -23,8 +23,10 @@
 static bool closing(int fd, struct swrap_sock *s)
 {
 	swrap_broker_fd_closing(fd);
-	if (!swrap_fd_known(fd, s))
+	if (!swrap_fd_known(fd, s)) {
+		s->id = swrap_fd_id(fd); /* for closed(): a netlink fd's, or 0 */
 		return false;
+	}
 	return (s->word & SWF_LISTENING) || (s->word & (SWF_DGRAM | SWF_BOUND)) == (SWF_DGRAM | SWF_BOUND);
 }
 
@@ -34,7 +36,7 @@ static bool closing(int fd, struct swrap_sock *s)
 static void closed(int fd, int r, int e, bool settle, const struct swrap_sock *s)
 {
 	if (r == 0 || e != EBADF) {
-		swrap_fd_forget(fd); /* the number is free even after EINTR */
+		swrap_fd_forget_closed(fd, s->id); /* the number is free even after EINTR */
 		if (settle) {
 			struct swrap_call c = { .op = SWRAP_OP_CLOSED, .sock = s->id };
 			swrap_request(&c); /* an error (broker gone): nothing to free */

@@ -95,6 +95,31 @@ void swrap_fd_forget(int fd)
 	store(e, 0, SWRAP_FD_UNKNOWN);
 }
 
+uint64_t swrap_fd_id(int fd)
+{
+	struct fd_entry *e = entry(fd);
+	return e ? atomic_load(&e->id) : 0;
+}
+
+/* The number is free once the real close returns: a socket() or accept()
+ * of another thread may take it and store its entry before this forget
+ * runs. A plain forget then wiped that entry, and with it what only the
+ * shim knows (SWF_SS_CONNECTING, SWF_FILLED and the saved SO_SNDBUF, a UDP
+ * shutdown); the next call re-classified the fd without them. */
+void swrap_fd_forget_closed(int fd, uint64_t id)
+{
+	struct fd_entry *e = entry(fd);
+	if (!e)
+		return;
+	uint32_t w = atomic_load(&e->word);
+	do {
+		if (w == SWRAP_FD_UNKNOWN || atomic_load(&e->id) != id)
+			return;
+	} while (!atomic_compare_exchange_weak(&e->word, &w, SWRAP_FD_UNKNOWN));
+	if ((w & SWRAP_FD_STATE_MASK) == SWRAP_FD_WRAPPED)
+		atomic_fetch_add(&wrapped_count, -1);
+}
+
 void swrap_fd_forget_range(unsigned int first, unsigned int last)
 {
 	unsigned int hi = atomic_load(&high_water);

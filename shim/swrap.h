@@ -338,6 +338,11 @@ bool swrap_fd_known(int fd, struct swrap_sock *s);
 void swrap_fd_set(int fd, uint64_t id, uint32_t word);
 void swrap_fd_forget(int fd);
 void swrap_fd_forget_range(unsigned int first, unsigned int last);
+/* For close: the id an entry holds (0 for none), taken before the real
+ * close, and the forget after it, which leaves alone an entry that now has
+ * another id (a socket another thread made with the freed number). */
+uint64_t swrap_fd_id(int fd);
+void swrap_fd_forget_closed(int fd, uint64_t id);
 void swrap_fd_mark_not_wrapped(int fd);
 void swrap_fd_flags(int fd, uint32_t set, uint32_t clear);
 void swrap_fd_copy(int from, int to);

@@ -19,6 +19,16 @@ import (
 // full (as a full socket buffer drops them on Linux); STATUS reports it.
 var dgramDrops atomic.Uint64
 
+// dgramSendDrops counts datagrams a program sent that the broker did not
+// put on the network: a malformed header, a destination netstack refused,
+// or a socket closed while its datagram waited for send buffer. The
+// program's send had returned already, so only STATUS tells of them.
+var dgramSendDrops atomic.Uint64
+
+// badHeaderOnce says once per broker that a program sent a datagram
+// without a valid header (a shim bypassed, or another version's).
+var badHeaderOnce sync.Once
+
 // zeroHeader reserves room for the header before netstack writes the payload.
 var zeroHeader [wire.DgramHeaderSize]byte
 
@@ -200,6 +210,10 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 	if !s.bare.Load() {
 		var perr error
 		if d, payload, perr = wire.ParseDgram(msg); perr != nil {
+			dgramSendDrops.Add(1)
+			badHeaderOnce.Do(func() {
+				s.b.log.Warn("datagram without a valid header dropped (further ones are counted in STATUS: dgram_send_drops)", "sock", s.id, "err", perr)
+			})
 			return true
 		}
 	}
@@ -207,6 +221,7 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 	if d.Peer.Family != wire.AFUnspec {
 		fa, en := s.toFull(d.Peer, true)
 		if en != 0 {
+			dgramSendDrops.Add(1)
 			s.b.log.Debug("datagram dropped", "sock", s.id, "to", d.Peer, "err", en)
 			return true
 		}
@@ -219,6 +234,7 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 		_, werr := s.endpoint().Write(r, opts)
 		if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
 			if !s.waitEvent(ch) {
+				dgramSendDrops.Add(1)
 				return false
 			}
 			continue
@@ -240,6 +256,7 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 			continue
 		}
 		if werr != nil {
+			dgramSendDrops.Add(1)
 			s.b.log.Debug("datagram dropped", "sock", s.id, "err", werr)
 		}
 		return true

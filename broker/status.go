@@ -15,23 +15,24 @@ import (
 // Status is the broker's answer to STATUS (docs/protocol.md): what runs,
 // for `swrap status` and for tests that check that nothing is left behind.
 type Status struct {
-	Version      int             `json:"version"`
-	PID          int             `json:"pid"`
-	Instance     string          `json:"instance"`
-	Dir          string          `json:"dir"`
-	MTU          uint32          `json:"mtu"`
-	Fabric       string          `json:"fabric"` // "memory" or "sockets": how frames reach hosts
-	UptimeS      float64         `json:"uptime_s"`
-	Hosts        []HostStatus    `json:"hosts"`
-	Sockets      []SocketStatus  `json:"sockets"`
-	Captures     []CaptureStatus `json:"captures"`
-	Links        []netem.Status  `json:"links"` // links with network conditions (links.go)
-	ControlConns int             `json:"control_connections"`
-	Sessions     int             `json:"sessions"`
-	Goroutines   int             `json:"goroutines"`
-	FDs          int             `json:"fds"`
-	DgramDrops   uint64          `json:"dgram_drops"`
-	Names        []NameStatus    `json:"names"` // the name table (names.go)
+	Version        int             `json:"version"`
+	PID            int             `json:"pid"`
+	Instance       string          `json:"instance"`
+	Dir            string          `json:"dir"`
+	MTU            uint32          `json:"mtu"`
+	Fabric         string          `json:"fabric"` // "memory" or "sockets": how frames reach hosts
+	UptimeS        float64         `json:"uptime_s"`
+	Hosts          []HostStatus    `json:"hosts"`
+	Sockets        []SocketStatus  `json:"sockets"`
+	Captures       []CaptureStatus `json:"captures"`
+	Links          []netem.Status  `json:"links"` // links with network conditions (links.go)
+	ControlConns   int             `json:"control_connections"`
+	Sessions       int             `json:"sessions"`
+	Goroutines     int             `json:"goroutines"`
+	FDs            int             `json:"fds"`
+	DgramDrops     uint64          `json:"dgram_drops"`      // for a full receive queue
+	DgramSendDrops uint64          `json:"dgram_send_drops"` // sent by a program, not put on the network
+	Names          []NameStatus    `json:"names"`            // the name table (names.go)
 }
 
 // HostStatus describes one emulated host and its link's counters.
@@ -95,7 +96,7 @@ var tcpStateNames = map[uint8]string{
 func (b *Broker) status() []byte {
 	st := Status{
 		Version: wire.Version, PID: os.Getpid(), Instance: b.instance, Dir: b.cfg.Dir,
-		MTU: b.cfg.MTU, Fabric: b.fabricMode(), UptimeS: time.Since(b.start).Seconds(), DgramDrops: dgramDrops.Load(),
+		MTU: b.cfg.MTU, Fabric: b.fabricMode(), UptimeS: time.Since(b.start).Seconds(), DgramDrops: dgramDrops.Load(), DgramSendDrops: dgramSendDrops.Load(),
 	}
 	for _, h := range b.fab.Hosts() {
 		ls := h.LinkStats()

@@ -112,10 +112,23 @@ func TestUDPRebindKeepsSent(t *testing.T) {
 			// Tolerated here so that it is seen, not hidden: the
 			// behaviour this test was written for lost hundreds.
 			lost := sent - got
-			if procs == "4" && lost > 0 && lost <= 2 {
-				t.Logf("KNOWN BUG: %d of %d datagrams lost at 4 Ps", lost, sent)
-			} else if lost != 0 {
-				t.Fatalf("python3: %s", out)
+			if lost != 0 {
+				// Where they were lost: before the fabric (host 11 sent
+				// fewer frames), in the broker's send path, or on the way
+				// to the receiver (its queue full).
+				st, serr := shimStatus(dir)
+				var tx uint64
+				for _, h := range st.Hosts {
+					if h.ID == 11 {
+						tx = h.Link.TxFrames
+					}
+				}
+				where := fmt.Sprintf("host 11 sent %d frames; STATUS dgram_send_drops %d, dgram_drops %d (err %v)", tx, st.DgramSendDrops, st.DgramDrops, serr)
+				if procs == "4" && lost <= 2 {
+					t.Logf("KNOWN BUG: %d of %d datagrams lost at 4 Ps; %s", lost, sent, where)
+				} else {
+					t.Fatalf("python3: %s; %s", out, where)
+				}
 			}
 		})
 	}

@@ -165,8 +165,8 @@ func printStatus(w io.Writer, st *broker.Status) error {
 		fmt.Fprintf(w, "  %s: %d frames, %d bytes, %d dropped\n", what, c.Frames, c.Bytes, c.Dropped)
 	}
 
-	fmt.Fprintf(w, "\nCounters: %d control connections, %d sessions, %d goroutines, %d fds, %d datagrams dropped\n",
-		st.ControlConns, st.Sessions, st.Goroutines, st.FDs, st.DgramDrops)
+	fmt.Fprintf(w, "\nCounters: %d control connections, %d sessions, %d goroutines, %d fds, %d datagrams dropped (%d on receive, %d on send)\n",
+		st.ControlConns, st.Sessions, st.Goroutines, st.FDs, st.DgramDrops+st.DgramSendDrops, st.DgramDrops, st.DgramSendDrops)
 	return nil
 }
 

@@ -194,6 +194,11 @@ func (s *sock) sendBatchOut(rd *outReader, ch chan struct{}) bool {
 			return false
 		}
 		if !s.sendDgram(bt.bufs[i][:n], ch, rd) {
+			// Closed while this one waited: it and the rest of the
+			// batch up to the end of file are not sent.
+			for ; i < rd.got && bt.hdrs[i].Len > 0; i++ {
+				dgramSendDrops.Add(1)
+			}
 			return false
 		}
 	}
@@ -234,8 +239,7 @@ func (s *sock) sendDgram(msg []byte, ch chan struct{}, rd *outReader) bool {
 		_, werr := s.endpoint().Write(r, opts)
 		if _, ok := werr.(*tcpip.ErrWouldBlock); ok {
 			if !s.waitEvent(ch) {
-				dgramSendDrops.Add(1)
-				return false
+				return false // counted by sendBatchOut
 			}
 			continue
 		}

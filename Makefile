@@ -6,7 +6,7 @@ BIN      := bin
 GOFLAGS  ?=
 export CGO_ENABLED := 0
 
-.PHONY: all broker cli shim demo-progs man test unit integration demo bench bench-quick bench-profile soak \
+.PHONY: all broker cli shim demo-progs man test unit integration demo bench bench-quick bench-profile pgo soak \
 	fuzz vet clean install uninstall deb
 
 all: broker shim cli demo-progs man
@@ -62,6 +62,12 @@ bench-quick: all
 # real-server loads: bench/results/profile*.{txt,json}; see bench/PROFILE.md.
 bench-profile: all
 	sh bench/run.sh --profile
+
+# The broker's profile-guided optimisation: go build reads
+# cmd/swrap-broker/default.pgo (the workloads above plus iperf3 bulk, merged);
+# refresh it when the data path changes. See bench/PROFILE.md.
+pgo: all
+	sh bench/run.sh --profile --pgo cmd/swrap-broker/default.pgo
 
 # A few minutes of load and faults on 64 hosts (not part of make test):
 # requests served and verified, the broker's footprint before, during and

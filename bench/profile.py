@@ -2,6 +2,7 @@
 """Where swrap's broker spends its CPU per request and per connection.
 
     sh bench/run.sh --profile [--out DIR] [--only redis,redis16,wrk,ab,cac]
+    sh bench/run.sh --profile --pgo cmd/swrap-broker/default.pgo   (make pgo)
 
 For each workload (redis-benchmark SET with 50 clients, and with -P 16;
 nginx + wrk keep-alive; nginx + ab -c50, a connection per request;
@@ -212,7 +213,10 @@ def frames(path):
 
 # ------------------------------------------------------------- runs
 
-def one(name, cfg, mode):
+def one(name, cfg, mode, keep=None):
+    """One run of workload name; mode "cpu" profiles the broker (the
+    profile goes to keep, a list of paths, if given), "strace" counts its
+    system calls, "pcap" its frames."""
     label, server, mkclient, size = WORKLOADS[name]
     client = mkclient(max(1, size // 4) if mode == "strace" else size)
     extra = []
@@ -258,7 +262,10 @@ def one(name, cfg, mode):
         with open(os.path.join(cfg.out, "profile-%s.txt" % name), "w") as f:
             f.write("# %s: broker CPU profile, %d requests\n\n## flat\n\n%s\n## cumulative\n\n%s"
                     % (label, res["requests"], out, cum))
-        os.unlink(prof)
+        if keep is None:
+            os.unlink(prof)
+        else:
+            keep.append(prof)
     if mode == "pcap" and os.path.exists(pcapf):
         fc = frames(pcapf)
         res["frames"] = fc
@@ -284,14 +291,52 @@ def parse_strace(path):
     return calls
 
 
+def bulk_profile(cfg, measure, name):
+    """The broker's CPU profile during one of bench.py's iperf3 rows."""
+    prof = os.path.join(cfg.tmp, "cpu.%s.prof" % name)
+    sysm = Broker(["--cpuprofile", prof])
+    sysm.start(cfg.tmp)
+    try:
+        B.log("  " + json.dumps(measure(sysm, cfg)))
+    finally:
+        sysm.stop()
+    return prof
+
+
+def pgo(cfg):
+    """Writes cfg.pgo: the broker's CPU profiles under the workloads and
+    iperf3 TCP and UDP bulk, merged, for Go's profile-guided optimisation
+    (go build reads cmd/swrap-broker/default.pgo by itself)."""
+    profs = []
+    cfg.out = cfg.tmp  # the pprof tops of these runs are not kept
+    cfg.t = 3
+    for name in cfg.only.split(","):
+        B.log("%s: cpu run" % name)
+        B.log("  " + json.dumps(one(name, cfg, "cpu", keep=profs)))
+    for name, m in (("iperf3-tcp", B.m_iperf_tcp), ("iperf3-udp", B.m_iperf_udp)):
+        B.log("%s: cpu run" % name)
+        profs.append(bulk_profile(cfg, m, name))
+    with open(cfg.pgo, "wb") as f:
+        subprocess.run(["go", "tool", "pprof", "-proto"] + profs, stdout=f, check=True)
+    B.log("wrote %s from %d profiles" % (cfg.pgo, len(profs)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=",".join(WORKLOADS))
     ap.add_argument("--out", default=os.path.join(B.ROOT, "bench", "results"))
+    ap.add_argument("--pgo", metavar="FILE", help="only the CPU runs, plus iperf3 TCP and UDP bulk: "
+                    "write their merged profile to FILE (make pgo: cmd/swrap-broker/default.pgo)")
     cfg = ap.parse_args()
     os.makedirs(cfg.out, exist_ok=True)
     cfg.tmp = tempfile.mkdtemp(prefix="swrap-prof.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     os.chmod(cfg.tmp, 0o755)
+    if cfg.pgo:
+        try:
+            pgo(cfg)
+        finally:
+            subprocess.run(["rm", "-rf", cfg.tmp])
+        return 0
     results = {}
     try:
         for name in cfg.only.split(","):

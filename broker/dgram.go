@@ -171,7 +171,14 @@ func (rd *outReader) recvmmsg(fd uintptr) bool {
 		bt.hdrs[i].Hdr.SetIovlen(1)
 	}
 	for {
-		if rd.got, rd.en = recvmmsg(fd, bt.hdrs[:]); rd.en != unix.EINTR {
+		// ECONNRESET is not the end: a program that closes its socket
+		// with a datagram unread makes the kernel set it on this end,
+		// and the first receive reports it (once) even though what the
+		// program sent before the close is still queued behind it. On
+		// Linux that close loses none of the datagrams sent: read on,
+		// up to the end of file.
+		rd.got, rd.en = recvmmsg(fd, bt.hdrs[:])
+		if rd.en != unix.EINTR && rd.en != unix.ECONNRESET {
 			break
 		}
 	}

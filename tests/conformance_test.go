@@ -103,9 +103,9 @@ var conformancePrograms = map[string]int{
 	"poll":    32,
 	"route":   27,
 	"sock":    63,
-	"stream":  82,
+	"stream":  83,
 	"tcpopt":  33,
-	"udp":     55,
+	"udp":     57,
 }
 
 // confProgramNames returns the program names in a stable order.

@@ -197,7 +197,7 @@ func (s *sock) sendBatchOut(rd *outReader, ch chan struct{}) bool {
 	bt := rd.bt
 	for i := 0; i < rd.got; i++ {
 		n := int(bt.hdrs[i].Len)
-		if n == 0 {
+		if n == 0 && s.endOfFile(rd, i) {
 			return false
 		}
 		if !s.sendDgram(bt.bufs[i][:n], ch, rd) {
@@ -210,6 +210,42 @@ func (s *sock) sendBatchOut(rd *outReader, ch chan struct{}) bool {
 		}
 	}
 	return true
+}
+
+// endOfFile tells whether the message of length 0 at rd's index i is the
+// end of file. With headers it always is (a datagram has its header). A
+// bare app end carries an empty datagram as an empty record, which reads
+// like the end of file: it is one only if the program is done writing
+// (it closed the socket, or shut its end) and nothing follows it, in the
+// batch or in the queue. An empty datagram sent right before the close is
+// then taken for the end: the one thing lost.
+func (s *sock) endOfFile(rd *outReader, i int) bool {
+	if !s.bare.Load() {
+		return true
+	}
+	for _, h := range rd.bt.hdrs[i+1 : rd.got] {
+		if h.Len > 0 {
+			return false
+		}
+	}
+	raw, err := s.conn.SyscallConn()
+	if err != nil {
+		return true
+	}
+	eof := true
+	raw.Control(func(fd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		if n, _ := unix.Poll(pfd, 0); n <= 0 || pfd[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) == 0 {
+			eof = false // still writing: no end of file can be queued
+			return
+		}
+		// Done writing: what is still queued (bytes of later datagrams)
+		// comes after this one.
+		if q, qerr := unix.IoctlGetInt(int(fd), unix.SIOCINQ); qerr == nil && q > 0 {
+			eof = false
+		}
+	})
+	return eof
 }
 
 // sendDgram sends one datagram the program wrote (header + payload),

@@ -105,7 +105,7 @@ var conformancePrograms = map[string]int{
 	"sock":    63,
 	"stream":  83,
 	"tcpopt":  33,
-	"udp":     57,
+	"udp":     60,
 }
 
 // confProgramNames returns the program names in a stable order.

@@ -308,6 +308,28 @@ func TestSeccompGoUDPConnected(t *testing.T) {
 	}
 }
 
+// TestSeccompGoUDPEmpty: an empty datagram on a connected UDP socket of a
+// Go program is a datagram (the server answers it with its "SOURCE "),
+// and the socket goes on: the app end carries bare payloads, where an
+// empty record is not the program's close. The broker took it for one and
+// ended the socket, so the datagram after it went nowhere.
+func TestSeccompGoUDPEmpty(t *testing.T) {
+	gonet := buildGonet(t)
+	dir := swrapDir(t)
+	ctx := testCtx(t, 60*time.Second)
+	srvAddr := fmt.Sprintf("127.0.0.10:%d", randomPort())
+	startLine(t, swrapRunCmd(ctx, t, dir, 10, nil, nil, gonet, "udpecho", srvAddr), "listening")
+	out, err := swrapRunCmd(ctx, t, dir, 11, nil, nil, gonet, "udpdialempty", srvAddr, "hello").CombinedOutput()
+	if err != nil {
+		t.Fatalf("udpdialempty: %v\n%s", err, out)
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(f) != 2 || !strings.HasPrefix(f[0], `"127.0.0.11:`) || !strings.HasSuffix(f[0], ` "`) ||
+		f[1] != strings.TrimSuffix(f[0], `"`)+`hello"` {
+		t.Fatalf("udpdialempty: %q, want \"127.0.0.11:PORT \" and \"127.0.0.11:PORT hello\"", out)
+	}
+}
+
 // TestSeccompMixed: a preloaded C client (curl) fetches from the
 // seccomp-wrapped Go server, and the seccomp-wrapped Go client from a
 // preloaded `python3 -m http.server`.

@@ -95,6 +95,20 @@ func main() {
 		n, err := c.Read(buf)
 		check(err)
 		fmt.Printf("%s %s\n", c.LocalAddr(), buf[:n])
+	case "udpdialempty":
+		// An empty datagram, then ARG, on one connected socket: the
+		// server's two answers, one line each.
+		c, err := net.Dial("udp", os.Args[2])
+		check(err)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 65536)
+		for _, p := range []string{"", os.Args[3]} {
+			_, err = c.Write([]byte(p))
+			check(err)
+			n, err := c.Read(buf)
+			check(err)
+			fmt.Printf("%q\n", buf[:n])
+		}
 	case "echo":
 		ln, err := net.Listen("tcp", os.Args[2])
 		check(err)

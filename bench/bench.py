@@ -78,7 +78,7 @@ class System:
             # binds: nginx's workers run as www-data
             os.chmod(self.dir, 0o777)
         if self.pcap:
-            self.pcap_file = os.path.join(tmp, "capture.%s.pcap" % self.name.replace("+", "_"))
+            self.pcap_file = os.path.join(CAPTURE_DIR or tmp, "capture.%s.pcap" % self.name.replace("+", "_"))
             if os.path.exists(self.pcap_file):
                 os.unlink(self.pcap_file)
         if self.kind == "swrap":
@@ -388,6 +388,18 @@ def edit_conf(path, repl):
             lines[i] = new
         text = "\n".join(lines)
     return text
+
+
+# CAPTURE_DIR is where the +pcap systems write their captures (--capture-dir).
+CAPTURE_DIR = None
+
+
+def fs_type(path):
+    """The type of the file system path is on (stat -f), e.g. ext2/ext3 or tmpfs."""
+    try:
+        return subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True).stdout.strip() or "?"
+    except OSError:
+        return "?"
 
 
 def workdir(tmp, sysm, what):
@@ -822,7 +834,8 @@ def report(cfg, systems, samples, footprint, errors, elapsed):
     caps = [s for s in systems if s.capture_bytes]
     if caps:
         lines.append("")
-        lines.append("Capture file of one round (every measure of the round; deleted after each system-run), median size: " + ", ".join(
+        lines.append("Capture file of one round (every measure of the round; written to %s (file system %s); deleted after each system-run), median size: " % (
+            cfg.capture_dir, cfg.capture_fs) + ", ".join(
             "%s %.0f MiB" % (s.name, statistics.median(s.capture_bytes) / 2**20) for s in caps))
     lines.append("")
     lines.append("Samples per system (tcp_gbps): " + "; ".join(
@@ -911,6 +924,9 @@ def main():
                          "and idle host rows, once per system)")
     ap.add_argument("--systems", default="loopback,socket_wrapper,socket_wrapper+pcap,swrap,swrap+pcap")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--capture-dir", dest="capture_dir", default="/var/tmp",
+                    help="where the +pcap systems write their captures (a fresh directory below it): "
+                         "a disk, as users' captures are (default /var/tmp); /dev/shm for tmpfs")
     cfg = ap.parse_args()
     cfg.mode = "quick" if cfg.quick else "full"
     dflt = dict(rounds=2, t=1, rtts=2000, cycles=500, conns="1000,10000", redis_n=20000, http_t=1) \
@@ -940,6 +956,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="swrap-bench.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     os.chmod(tmp, 0o755)  # nginx's workers (www-data) read their files below it
     cfg.tmp = tmp
+    global CAPTURE_DIR
+    CAPTURE_DIR = tempfile.mkdtemp(prefix="swrap-bench-capture.", dir=cfg.capture_dir if os.path.isdir(cfg.capture_dir) else tmp)
+    cfg.capture_fs = fs_type(CAPTURE_DIR)
+    log("captures in %s (%s)" % (CAPTURE_DIR, cfg.capture_fs))
     measures = [("iperf3 TCP", m_iperf_tcp), ("iperf3 UDP", m_iperf_udp), ("TCP RTT", m_rtt("tcp")),
                 ("UDP RTT", m_rtt("udp")), ("TCP RTT seccomp", m_rtt_seccomp), ("Go", m_go),
                 ("connect cycle", m_cac), ("relay floor", m_relay),
@@ -1014,6 +1034,7 @@ def main():
         for s in systems:
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(CAPTURE_DIR, ignore_errors=True)
 
     for s in systems:
         if s.kind != "loopback" and not s.verified and measures:

@@ -78,7 +78,7 @@ func OpenFile(path string, o Options) (*Writer, error) {
 	}
 	w := newQueue(f, o.Snaplen, o.QueueBytes)
 	w.path, w.kind, w.drops = path, "file", true
-	w.bw = bufio.NewWriterSize(f, bufSize)
+	w.bw = bufio.NewWriterSize(fileOut(f), bufSize)
 	w.sink = newNgSink(w.bw, w.snaplen, o)
 	go w.run()
 	return w, nil
@@ -330,7 +330,7 @@ func (d *dirSink) file(ifc Iface) (*dirFile, error) {
 	}
 	o := d.o
 	o.Hosts = nil
-	df := &dirFile{f: f, sink: newNgSink(bufio.NewWriterSize(f, 256<<10), d.snaplen, o)}
+	df := &dirFile{f: f, sink: newNgSink(bufio.NewWriterSize(fileOut(f), 256<<10), d.snaplen, o)}
 	d.files[ifc.ID] = df
 	return df, nil
 }

@@ -206,7 +206,7 @@ func Open(path string, snaplen int) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("pcap: %w", err)
 	}
-	w := newWriter(f, f, snaplen, DefaultQueueBytes, nanos, !appending)
+	w := newWriter(fileOut(f), f, snaplen, DefaultQueueBytes, nanos, !appending)
 	w.path = path
 	w.kind = "file"
 	if err := w.start(); err != nil {

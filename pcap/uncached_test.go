@@ -1,0 +1,145 @@
+package pcap
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestUncachedFileWrites: what goes through an uncachedFile is the file's
+// content, in order, by the uncached path and by the plain one it falls
+// back to.
+func TestUncachedFileWrites(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "out")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := fileOut(f)
+		u, ok := w.(*uncachedFile)
+		if !ok {
+			t.Fatalf("a regular file is written through %T", w)
+		}
+		u.plain = plain
+		var want bytes.Buffer
+		for i := 0; i < 40; i++ {
+			b := bytes.Repeat([]byte{byte(i)}, 1+i*7919)
+			if n, err := w.Write(b); n != len(b) || err != nil {
+				t.Fatalf("write %d: %d, %v", i, n, err)
+			}
+			want.Write(b)
+		}
+		f.Close()
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("plain=%v: file of %d bytes, want %d (err %v)", plain, len(got), want.Len(), err)
+		}
+	}
+}
+
+// TestCaptureLeavesPageCache: a capture written to a file system that
+// supports RWF_DONTCACHE does not stay in the page cache once it is on
+// disk, where plain writes would leave all of it there. 64 MiB of frames
+// through a pcap Writer, then fsync, then mincore over the file.
+func TestCaptureLeavesPageCache(t *testing.T) {
+	dir := dontcacheDir(t)
+	path := filepath.Join(dir, "c.pcap")
+	w, err := Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 65000)
+	frame[0] = 0x45
+	for i := 0; i < 1024; i++ {
+		w.Frame(time.Now(), [][]byte{frame})
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.Dropped != 0 {
+		t.Fatalf("%d frames dropped", st.Dropped)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Dropping written-back pages is done as writeback ends, perhaps by
+	// a worker a moment later.
+	var resident, pages int
+	for try := 0; try < 50; try++ {
+		resident, pages = residentPages(t, f)
+		if resident*4 < pages {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resident*4 >= pages {
+		t.Fatalf("%d of %d pages of the capture still in the page cache", resident, pages)
+	}
+	t.Logf("%d of %d pages of a 64 MiB capture in the page cache after fsync", resident, pages)
+}
+
+// residentPages counts f's pages in the page cache (mincore of a mapping).
+func residentPages(t *testing.T, f *os.File) (int, int) {
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	pg := os.Getpagesize()
+	vec := make([]byte, (len(m)+pg-1)/pg)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n, len(vec)
+}
+
+// dontcacheDir returns a temporary directory whose file system supports
+// RWF_DONTCACHE: the test's own, or (where that is a tmpfs, which does not)
+// one beside the package's sources, which are on a disk. It skips the test
+// where neither does (a kernel before 6.14).
+func dontcacheDir(t *testing.T) string {
+	dir := t.TempDir()
+	if dontcacheSupported(dir) {
+		return dir
+	}
+	src, err := os.MkdirTemp(".", "testcapture")
+	if err == nil {
+		t.Cleanup(func() { os.RemoveAll(src) })
+		if dontcacheSupported(src) {
+			return src
+		}
+	}
+	t.Skipf("neither %s nor the source directory supports RWF_DONTCACHE (kernel before 6.14, or their file systems): captures are written with plain writes", dir)
+	return ""
+}
+
+// dontcacheSupported asks the file system of dir.
+func dontcacheSupported(dir string) bool {
+	f, err := os.CreateTemp(dir, "probe")
+	if err != nil {
+		return false
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	_, err = unix.Pwritev2(int(f.Fd()), [][]byte{[]byte("x")}, 0, unix.RWF_DONTCACHE)
+	return err == nil
+}

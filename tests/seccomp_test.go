@@ -264,15 +264,22 @@ func TestSeccompGoHTTP(t *testing.T) {
 	}
 }
 
+// goUDPEcho starts the Go UDP echo server (gonet udpecho) on host 10 under
+// swrap run and returns what its clients need: the gonet binary, the
+// network's directory, the test's context and the server's address.
+func goUDPEcho(t *testing.T) (gonet, dir string, ctx context.Context, srvAddr string) {
+	gonet = buildGonet(t)
+	dir = swrapDir(t)
+	ctx = testCtx(t, 60*time.Second)
+	srvAddr = fmt.Sprintf("127.0.0.10:%d", randomPort())
+	startLine(t, swrapRunCmd(ctx, t, dir, 10, nil, nil, gonet, "udpecho", srvAddr), "listening")
+	return gonet, dir, ctx, srvAddr
+}
+
 // TestSeccompGoUDP: net.ListenPacket + WriteTo/ReadFrom between hosts 10
 // and 11: each side sees the other's address as the source.
 func TestSeccompGoUDP(t *testing.T) {
-	gonet := buildGonet(t)
-	dir := swrapDir(t)
-	ctx := testCtx(t, 60*time.Second)
-	port := randomPort()
-	srvAddr := fmt.Sprintf("127.0.0.10:%d", port)
-	startLine(t, swrapRunCmd(ctx, t, dir, 10, nil, nil, gonet, "udpecho", srvAddr), "listening")
+	gonet, dir, ctx, srvAddr := goUDPEcho(t)
 	out, err := swrapRunCmd(ctx, t, dir, 11, nil, nil, gonet, "udpsend", "127.0.0.11:0", srvAddr, "hello").CombinedOutput()
 	if err != nil {
 		t.Fatalf("udpsend: %v\n%s", err, out)
@@ -290,11 +297,7 @@ func TestSeccompGoUDP(t *testing.T) {
 // hello") and the reply reaches the client bare, its local address the one
 // the server saw.
 func TestSeccompGoUDPConnected(t *testing.T) {
-	gonet := buildGonet(t)
-	dir := swrapDir(t)
-	ctx := testCtx(t, 60*time.Second)
-	srvAddr := fmt.Sprintf("127.0.0.10:%d", randomPort())
-	startLine(t, swrapRunCmd(ctx, t, dir, 10, nil, nil, gonet, "udpecho", srvAddr), "listening")
+	gonet, dir, ctx, srvAddr := goUDPEcho(t)
 	for i := 0; i < 3; i++ {
 		out, err := swrapRunCmd(ctx, t, dir, 11, nil, nil, gonet, "udpdial", srvAddr, "hello").CombinedOutput()
 		if err != nil {
@@ -314,11 +317,7 @@ func TestSeccompGoUDPConnected(t *testing.T) {
 // empty record is not the program's close. The broker took it for one and
 // ended the socket, so the datagram after it went nowhere.
 func TestSeccompGoUDPEmpty(t *testing.T) {
-	gonet := buildGonet(t)
-	dir := swrapDir(t)
-	ctx := testCtx(t, 60*time.Second)
-	srvAddr := fmt.Sprintf("127.0.0.10:%d", randomPort())
-	startLine(t, swrapRunCmd(ctx, t, dir, 10, nil, nil, gonet, "udpecho", srvAddr), "listening")
+	gonet, dir, ctx, srvAddr := goUDPEcho(t)
 	out, err := swrapRunCmd(ctx, t, dir, 11, nil, nil, gonet, "udpdialempty", srvAddr, "hello").CombinedOutput()
 	if err != nil {
 		t.Fatalf("udpdialempty: %v\n%s", err, out)

@@ -957,7 +957,9 @@ def main():
     os.chmod(tmp, 0o755)  # nginx's workers (www-data) read their files below it
     cfg.tmp = tmp
     global CAPTURE_DIR
-    CAPTURE_DIR = tempfile.mkdtemp(prefix="swrap-bench-capture.", dir=cfg.capture_dir if os.path.isdir(cfg.capture_dir) else tmp)
+    if not os.path.isdir(cfg.capture_dir):
+        cfg.capture_dir = tmp  # what the table then names
+    CAPTURE_DIR = tempfile.mkdtemp(prefix="swrap-bench-capture.", dir=cfg.capture_dir)
     cfg.capture_fs = fs_type(CAPTURE_DIR)
     log("captures in %s (%s)" % (CAPTURE_DIR, cfg.capture_fs))
     measures = [("iperf3 TCP", m_iperf_tcp), ("iperf3 UDP", m_iperf_udp), ("TCP RTT", m_rtt("tcp")),

@@ -31,7 +31,6 @@ func fileOut(f *os.File) io.Writer {
 type uncachedFile struct {
 	f     *os.File
 	plain bool
-	iov   [1][]byte
 }
 
 func (u *uncachedFile) Write(b []byte) (int, error) {
@@ -46,20 +45,18 @@ func (u *uncachedFile) Write(b []byte) (int, error) {
 	for n < len(b) {
 		var k int
 		var werr error
-		u.iov[0] = b[n:]
 		// Offset -1: at the file's position, which it moves, as write(2).
 		raw.Write(func(fd uintptr) bool {
-			k, werr = unix.Pwritev2(int(fd), u.iov[:], -1, unix.RWF_DONTCACHE)
+			k, werr = unix.Pwritev2(int(fd), [][]byte{b[n:]}, -1, unix.RWF_DONTCACHE)
 			return true
 		})
-		u.iov[0] = nil
 		switch {
 		case werr == nil:
 			n += k
 		case errors.Is(werr, unix.EINTR):
 		case errors.Is(werr, unix.EOPNOTSUPP) || errors.Is(werr, unix.EINVAL):
-			// Unsupported here (EINVAL: a kernel that predates the
-			// flag's check): nothing of this write went out.
+			// The flag refused for this file (EOPNOTSUPP; EINVAL
+			// too, to be safe): nothing of this write went out.
 			u.plain = true
 			k, err := u.f.Write(b[n:])
 			return n + k, err

@@ -15,8 +15,9 @@ import (
 // content, in order, by the uncached path and by the plain one it falls
 // back to.
 func TestUncachedFileWrites(t *testing.T) {
+	dir, _ := dontcacheDir(t) // the uncached path itself where possible
 	for _, plain := range []bool{false, true} {
-		path := filepath.Join(t.TempDir(), "out")
+		path := filepath.Join(dir, "out")
 		f, err := os.Create(path)
 		if err != nil {
 			t.Fatal(err)
@@ -48,7 +49,10 @@ func TestUncachedFileWrites(t *testing.T) {
 // disk, where plain writes would leave all of it there. 64 MiB of frames
 // through a pcap Writer, then fsync, then mincore over the file.
 func TestCaptureLeavesPageCache(t *testing.T) {
-	dir := dontcacheDir(t)
+	dir, ok := dontcacheDir(t)
+	if !ok {
+		t.Skipf("neither the test's temporary directory nor the source directory supports RWF_DONTCACHE (kernel before 6.14, or their file systems): captures are written with plain writes")
+	}
 	path := filepath.Join(dir, "c.pcap")
 	w, err := Open(path, 0)
 	if err != nil {
@@ -114,22 +118,21 @@ func residentPages(t *testing.T, f *os.File) (int, int) {
 
 // dontcacheDir returns a temporary directory whose file system supports
 // RWF_DONTCACHE: the test's own, or (where that is a tmpfs, which does not)
-// one beside the package's sources, which are on a disk. It skips the test
-// where neither does (a kernel before 6.14).
-func dontcacheDir(t *testing.T) string {
+// one beside the package's sources, which are on a disk. Where neither
+// does (a kernel before 6.14) it returns the test's own and false.
+func dontcacheDir(t *testing.T) (string, bool) {
 	dir := t.TempDir()
 	if dontcacheSupported(dir) {
-		return dir
+		return dir, true
 	}
 	src, err := os.MkdirTemp(".", "testcapture")
 	if err == nil {
 		t.Cleanup(func() { os.RemoveAll(src) })
 		if dontcacheSupported(src) {
-			return src
+			return src, true
 		}
 	}
-	t.Skipf("neither %s nor the source directory supports RWF_DONTCACHE (kernel before 6.14, or their file systems): captures are written with plain writes", dir)
-	return ""
+	return dir, false
 }
 
 // dontcacheSupported asks the file system of dir.

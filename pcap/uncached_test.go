@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -145,4 +147,65 @@ func dontcacheSupported(dir string) bool {
 	defer f.Close()
 	_, err = unix.Pwritev2(int(f.Fd()), [][]byte{[]byte("x")}, 0, unix.RWF_DONTCACHE)
 	return err == nil
+}
+
+// TestUncachedFileReadsNothing: writing a capture reads nothing back from
+// the disk. Each write starts where the last one ended, inside a page
+// whose cached copy RWF_DONTCACHE dropped once it was written back; a
+// write that began there made the kernel read the page first (one
+// synchronous read per 1 MiB of capture), so every write begins at a page
+// boundary with the last partial page written again in front of it. 40
+// writes of odd sizes, each written back (fsync) before the next; the
+// test process's read_bytes (/proc/self/io) must not grow, and the file
+// must hold every byte.
+func TestUncachedFileReadsNothing(t *testing.T) {
+	dir, ok := dontcacheDir(t)
+	if !ok {
+		t.Skipf("neither the test's temporary directory nor the source directory supports RWF_DONTCACHE: no page is dropped, none read back")
+	}
+	f, err := os.Create(filepath.Join(dir, "c.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := fileOut(f)
+	var want bytes.Buffer
+	before := readBytes(t)
+	for i := 0; i < 40; i++ {
+		b := bytes.Repeat([]byte{byte(i + 1)}, 100003+i*517)
+		if n, err := w.Write(b); n != len(b) || err != nil {
+			t.Fatalf("write %d: %d, %v", i, n, err)
+		}
+		want.Write(b)
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if read := readBytes(t) - before; read != 0 {
+		t.Errorf("writing the capture read %d bytes from the disk", read)
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("file of %d bytes, want %d (err %v)", len(got), want.Len(), err)
+	}
+}
+
+// readBytes is this process's read_bytes: what it made the kernel read
+// from storage.
+func readBytes(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "read_bytes: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skip("no read_bytes in /proc/self/io")
+	return 0
 }

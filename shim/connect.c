@@ -60,7 +60,14 @@ static int swrap_connect(struct swrap_sock *s, const struct sockaddr *sa, sockle
 	if (nonblock)
 		rq.flags |= SWRAP_CONNECT_NONBLOCK;
 	bool tcp = !(s->word & SWF_DGRAM);
-	if (tcp)
+	/* A connect() after EINPROGRESS starts nothing (Linux's
+	 * SS_CONNECTING): it reports how the attempt went, and its reply
+	 * says whether the attempt is over, so the filler is put back after
+	 * it, not after a STAT of its own (apr and ab poll for POLLOUT and
+	 * then connect again: a round trip per connection). A failure is
+	 * rare: there the STAT stays, to update the socket's state. */
+	bool again = tcp && (s->word & SWF_SS_CONNECTING);
+	if (tcp && !again)
 		swrap_filler_done(s, false); /* an earlier connect may be over */
 	if (tcp && nonblock && !(s->word & SWF_FILLED) && fresh(s))
 		rq.filler = fill(s);
@@ -77,6 +84,10 @@ static int swrap_connect(struct swrap_sock *s, const struct sockaddr *sa, sockle
 		  rq.addr.port, nonblock ? " nonblocking" : "", err);
 	if (rq.filler && err != EINPROGRESS)
 		swrap_filler_done(s, true); /* decided at once; the broker discards it */
+	if (again && err == 0)
+		swrap_filler_done(s, true); /* connected: the broker discarded it */
+	else if (again && err != EALREADY && err != EINPROGRESS && err != EINTR)
+		swrap_filler_done(s, false); /* failed (or refused): the STAT also updates the state */
 	if (!(s->word & SWF_DGRAM) && err != EALREADY)
 		swrap_fd_flags(s->fd, err == EINPROGRESS ? SWF_SS_CONNECTING : 0,
 			       err == EINPROGRESS ? 0 : SWF_SS_CONNECTING);

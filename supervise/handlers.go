@@ -325,7 +325,7 @@ func (c *call) connect() syscall.Errno {
 	if nonblock {
 		req.Flags |= wire.ConnectNonblock
 	}
-	if !c.info.dgram && nonblock {
+	if !c.info.dgram && nonblock && !c.s.filled(c.id) && c.fresh() {
 		req.Filler = c.s.fillOnce(c.id, c.fd)
 	}
 	if !c.info.dgram && !nonblock {
@@ -341,8 +341,15 @@ func (c *call) connect() syscall.Errno {
 		return en
 	}
 	_, en = c.req(wire.OpConnect, req.Encode())
-	if req.Filler != 0 && en != unix.EINPROGRESS {
+	switch {
+	case req.Filler != 0 && en != unix.EINPROGRESS:
 		c.s.restoreFill(c.id, c.fd) // decided at once: the broker discarded the filler
+	case req.Filler == 0 && !c.info.dgram && en != unix.EALREADY && en != unix.EINPROGRESS:
+		// A connect() again after EINPROGRESS (apr and ab poll for
+		// POLLOUT, then connect again): its reply says the attempt is
+		// over, as SO_ERROR's does. Without this the send buffer stayed
+		// at the filler's minimum for the connection's life.
+		c.s.restorePendingFill(c.id, c.fd)
 	}
 	if en == 0 && c.info.dgram {
 		c.setBare(a.Family != wire.AFUnspec)
@@ -392,6 +399,29 @@ func (c *call) barePeer() (wire.Addr, bool) {
 	return p, ok
 }
 
+// filled reports whether socket id has a filler, or is a listener (whose
+// filler stays).
+func (s *Supervisor) filled(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.fill[id]
+	return ok
+}
+
+// fresh reports whether a CONNECT on the TCP socket starts a connect
+// (state NEW or BOUND), as the shim's fresh() does: only then does the
+// broker take the filler. On a connected socket (accepted, connected by a
+// blocking connect, or whose connect was told over) the bytes would reach
+// the peer as data, and a connect() there only says EISCONN.
+func (c *call) fresh() bool {
+	rep, en := c.req(wire.OpStat, nil)
+	if en != 0 {
+		return false
+	}
+	st, err := wire.ParseStatRep(rep.Body)
+	return err == nil && (st.State == wire.StateNew || st.State == wire.StateBound)
+}
+
 // fillOnce makes a TCP app end unwritable until the broker reads the
 // filler (docs/protocol.md, "Filler"), remembering the program's buffer
 // size; 0 when the socket is already filled.
@@ -437,6 +467,17 @@ func (s *Supervisor) restoreFill(id uint64, fd int) {
 	s.mu.Unlock()
 	if ok && v/2 > 0 {
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, v/2) // reported doubled, set doubles
+	}
+}
+
+// restorePendingFill is restoreFill for a socket whose connect may have
+// left a filler: a listener's, which is never taken back, stays.
+func (s *Supervisor) restorePendingFill(id uint64, fd int) {
+	s.mu.Lock()
+	v := s.fill[id]
+	s.mu.Unlock()
+	if v > 0 {
+		s.restoreFill(id, fd)
 	}
 }
 

@@ -12,6 +12,44 @@ static int nbconnect(int fam, int port, const char **r)
 	return fd;
 }
 
+/* nbsend_echo writes 32 KiB on the connected non-blocking fd in one send,
+ * shuts it for writing, and has the listener l's next connection read all
+ * of it: "sent=BUCKET got=N hash=OK|BAD". A send buffer still shrunk for
+ * the connect would take only a few KiB. */
+static const char *nbsend_echo(int fd, int l)
+{
+	static unsigned char out[32768], in[40000];
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (unsigned char)(i * 7 + 3);
+	ssize_t n = send(fd, out, sizeof(out), MSG_DONTWAIT);
+	const char *bucket = n < 0 ? errname(errno) : n >= 16384 ? ">=16K" : "<16K";
+	for (size_t put = n > 0 ? (size_t)n : 0; put < sizeof(out);) {
+		ssize_t k = send(fd, out + put, sizeof(out) - put, MSG_DONTWAIT);
+		if (k > 0)
+			put += (size_t)k;
+		else if (k < 0 && errno == EAGAIN)
+			waitev(fd, POLLOUT, 5000);
+		else
+			break;
+	}
+	shutdown(fd, SHUT_WR);
+	int a = accept(l, NULL, NULL);
+	if (a < 0)
+		return res(-1);
+	size_t got = 0;
+	for (;;) {
+		ssize_t k = read(a, in + got, sizeof(in) - got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(a);
+	char *b = ring();
+	snprintf(b, 256, "sent=%s got=%zu hash=%s", bucket, got,
+		 got == sizeof(out) && memcmp(in, out, got) == 0 ? "OK" : "BAD");
+	return b;
+}
+
 /* again repeats connect on fd to SELF:port. */
 static const char *again(int fd, int fam, int port)
 {
@@ -85,6 +123,8 @@ int main(void)
 		 * one EISCONN. */
 		check("nbconnect_listener_again", "%s", again(fd, AF_INET, port));
 		check("nbconnect_listener_third", "%s", again(fd, AF_INET, port));
+		/* and that third connect() wrote nothing into the connection */
+		check("nbconnect_listener_data", "%s", nbsend_echo(fd, l));
 		close(fd);
 		close(l);
 	}
@@ -109,6 +149,34 @@ int main(void)
 		check("nbconnect6_closed", "%s %s", r, revstr(waitev(fd, POLLOUT, 5000)));
 		check("nbconnect6_closed_so_error", "%s", soerr(fd));
 		close(fd);
+	}
+
+	{
+		/* ab and apr: poll for POLLOUT, then connect() again for the
+		 * outcome (no SO_ERROR). The connection then carries exactly
+		 * what is written, and takes a large write at once. */
+		int port;
+		int l = tcp_listener(AF_INET, &port);
+		int fd = nbconnect(AF_INET, port, &r);
+		const char *rev = revstr(waitev(fd, POLLOUT, 5000));
+		check("nbconnect_poll_again", "%s %s %s", r, rev, again(fd, AF_INET, port));
+		check("nbconnect_poll_again_third", "%s", again(fd, AF_INET, port));
+		check("nbconnect_poll_again_data", "%s", nbsend_echo(fd, l));
+		close(fd);
+
+		/* Refused, told by connect() again; then a new attempt on the
+		 * same socket, told the same way. */
+		int closed = closed_port(AF_INET);
+		fd = nbconnect(AF_INET, closed, &r);
+		/* POLLOUT only: swrap's ERR|HUP differ (nbconnect6_closed) */
+		rev = revstr(waitev(fd, POLLOUT, 5000) & POLLOUT);
+		check("nbconnect_refused_again", "%s %s %s", r, rev, again(fd, AF_INET, closed));
+		r = again(fd, AF_INET, port);
+		rev = revstr(waitev(fd, POLLOUT, 5000));
+		check("nbconnect_refused_then_listener", "%s %s %s", r, rev, again(fd, AF_INET, port));
+		check("nbconnect_refused_then_listener_data", "%s", nbsend_echo(fd, l));
+		close(fd);
+		close(l);
 	}
 
 	{

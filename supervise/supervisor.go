@@ -123,8 +123,26 @@ func (s *Supervisor) serve() {
 		if err := recvNotif(s.listener, nt); err != nil {
 			continue // ENOENT: the caller went away meanwhile
 		}
-		go s.handle(nt)
+		if quickCall(nt) {
+			s.handle(nt)
+		} else {
+			go s.handle(nt)
+		}
 	}
+}
+
+// quickCall reports whether nt's call is one the broker answers at once and
+// the supervisor serves on this loop's goroutine: handing it to a goroutine
+// of its own woke another thread, a wake-up per call (Go sets five socket
+// options on each connection it makes or accepts). A call that can wait
+// (connect, accept, SO_ERROR of a pending connect, a receive) keeps its
+// goroutine, so as not to hold the loop for the other threads' calls.
+func quickCall(nt *notif) bool {
+	switch int(nt.Data.Nr) {
+	case unix.SYS_SETSOCKOPT, unix.SYS_GETSOCKNAME, unix.SYS_GETPEERNAME:
+		return true
+	}
+	return false
 }
 
 // ---------------------------------------------------------------- broker

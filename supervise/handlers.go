@@ -349,7 +349,7 @@ func (c *call) connect() syscall.Errno {
 		// POLLOUT, then connect again): its reply says the attempt is
 		// over, as SO_ERROR's does. Without this the send buffer stayed
 		// at the filler's minimum for the connection's life.
-		c.s.restorePendingFill(c.id, c.fd)
+		c.s.restoreFill(c.id, c.fd)
 	}
 	if en == 0 && c.info.dgram {
 		c.setBare(a.Family != wire.AFUnspec)
@@ -459,25 +459,16 @@ func fill(fd int) uint32 {
 }
 
 // restoreFill puts back the program's send buffer size once a connect is
-// over.
+// over. A listener's entry (0: its filler is never taken back) stays.
 func (s *Supervisor) restoreFill(id uint64, fd int) {
 	s.mu.Lock()
-	v, ok := s.fill[id]
-	delete(s.fill, id)
-	s.mu.Unlock()
-	if ok && v/2 > 0 {
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, v/2) // reported doubled, set doubles
-	}
-}
-
-// restorePendingFill is restoreFill for a socket whose connect may have
-// left a filler: a listener's, which is never taken back, stays.
-func (s *Supervisor) restorePendingFill(id uint64, fd int) {
-	s.mu.Lock()
 	v := s.fill[id]
-	s.mu.Unlock()
 	if v > 0 {
-		s.restoreFill(id, fd)
+		delete(s.fill, id)
+	}
+	s.mu.Unlock()
+	if v/2 > 0 {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, v/2) // reported doubled, set doubles
 	}
 }
 

@@ -21,6 +21,12 @@
 // abstract name of its app end (as the shim does), and either answers the
 // call with the broker's operations (wire) and installs new descriptors
 // with SECCOMP_IOCTL_NOTIF_ADDFD, or lets it continue in the kernel
-// (SECCOMP_USER_NOTIF_FLAG_CONTINUE). Every notification is served by a
-// goroutine of its own, so no caller waits for another.
+// (SECCOMP_USER_NOTIF_FLAG_CONTINUE). A call the broker answers at once
+// (setsockopt, getsockname, getpeername) is served on the receiving loop;
+// every other by a goroutine of its own, so no caller waits for another's
+// connect or accept. A setsockopt Linux cannot refuse (TCP_NODELAY and
+// the keep-alive options that Go sets on every connection) is sent
+// without waiting for the broker's reply, as the shim does; a process's
+// next request waits until the broker has confirmed it (wire.OpServed),
+// so that its requests stay in order.
 package supervise

@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
@@ -26,6 +27,7 @@ type call struct {
 	info  sockInfo
 	lfd   int
 	reply bool // already answered (ADDFD with SEND)
+	made  bool // the socket was made for this call (a placeholder swapped): state NEW
 }
 
 func (c *call) arg(i int) uint64 { return c.n.Data.Args[i] }
@@ -49,6 +51,7 @@ func (s *Supervisor) handle(n *notif) {
 		return
 	}
 	id, err := s.classify(fd)
+	made := false
 	if err != nil {
 		h := s.placeholderOf(fd)
 		if h == nil {
@@ -67,7 +70,7 @@ func (s *Supervisor) handle(n *notif) {
 			continueCall(s.listener, n.ID) // ENOTCONN, EPIPE: the kernel's
 			return
 		}
-		app, nid, en := s.swap(n, tid, s.tgidOf(tid), h, fd, int(int32(n.Data.Args[0])))
+		app, nid, m, en := s.swap(n, tid, s.tgidOf(tid), h, fd, int(int32(n.Data.Args[0])))
 		unix.Close(fd)
 		if en == errGone {
 			return
@@ -76,12 +79,12 @@ func (s *Supervisor) handle(n *notif) {
 			respond(s.listener, n.ID, 0, en)
 			return
 		}
-		fd, id = app, nid
+		fd, id, made = app, nid, m
 	}
 	// Our copy is closed before the answer (c.done): held after it, it
 	// would keep the socket alive once the program closes it (an epoll
 	// set would still report it, the broker would not see the close).
-	c := &call{s: s, n: n, tid: tid, tgid: s.tgidOf(tid), fd: fd, id: id, lfd: s.listener}
+	c := &call{s: s, n: n, tid: tid, tgid: s.tgidOf(tid), fd: fd, id: id, lfd: s.listener, made: made}
 	defer c.done()
 	var en syscall.Errno
 	if c.info, en = s.info(c.tgid, id); en != 0 {
@@ -325,7 +328,8 @@ func (c *call) connect() syscall.Errno {
 	if nonblock {
 		req.Flags |= wire.ConnectNonblock
 	}
-	if !c.info.dgram && nonblock && !c.s.filled(c.id) && c.fresh() {
+	// A socket made for this call is NEW: no STAT needed to know it.
+	if !c.info.dgram && nonblock && !c.s.filled(c.id) && (c.made || c.fresh()) {
 		req.Filler = c.s.fillOnce(c.id, c.fd)
 	}
 	if !c.info.dgram && !nonblock {
@@ -772,7 +776,11 @@ func (c *call) setsockopt() syscall.Errno {
 			return e
 		}
 	}
-	_, en := c.req(wire.OpSetSockOpt, wire.SockOpt{Level: int32(level), Name: int32(name), OptLen: uint32(l), Value: v}.Encode())
+	body := wire.SockOpt{Level: int32(level), Name: int32(name), OptLen: uint32(l), Value: v}.Encode()
+	if c.s.noReply && noAnswer(c.info, level, name, v) {
+		return c.s.sendNoReply(c.tgid, wire.OpSetSockOpt, c.id, body)
+	}
+	_, en := c.req(wire.OpSetSockOpt, body)
 	if isTimeo(level, name) {
 		return 0
 	}
@@ -795,6 +803,35 @@ func (c *call) setsockopt() syscall.Errno {
 		return 0
 	}
 	return en
+}
+
+// noAnswer says whether setsockopt(level, name, v) on a socket like si is
+// one Linux cannot refuse, sent without waiting for the broker's reply as
+// the shim does (shim/sockopt.c, no_answer): Go sets TCP_NODELAY and four
+// keep-alive options on every connection it makes or accepts, each a
+// broker round trip and two wake-ups otherwise. The keep-alive times and
+// count are here and not in the shim's list: their range must be checked,
+// and the supervisor has the value copied already (the shim would read
+// the program's pointer itself).
+func noAnswer(si sockInfo, level, name int, v []byte) bool {
+	if len(v) < 4 || si.dgram {
+		return false
+	}
+	x := int32(binary.NativeEndian.Uint32(v))
+	switch level {
+	case unix.SOL_SOCKET:
+		return name == unix.SO_KEEPALIVE
+	case unix.IPPROTO_TCP:
+		switch name {
+		case unix.TCP_NODELAY, unix.TCP_CORK, unix.TCP_QUICKACK:
+			return true
+		case unix.TCP_KEEPIDLE, unix.TCP_KEEPINTVL:
+			return x >= 1 && x <= 32767 // Linux's EINVAL outside
+		case unix.TCP_KEEPCNT:
+			return x >= 1 && x <= 127
+		}
+	}
+	return false
 }
 
 func (c *call) shutdown() syscall.Errno {

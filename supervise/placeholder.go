@@ -105,8 +105,9 @@ func fdCloexec(tid, fd int) bool {
 
 // swap replaces the caller's placeholder (our copy ph, the caller's
 // descriptor number cfd) by the broker's socket. It returns our copy of
-// the app end and the socket's id.
-func (s *Supervisor) swap(n *notif, tid, tgid int, h *holder, ph, cfd int) (int, uint64, syscall.Errno) {
+// the app end, the socket's id, and whether the socket was made for this
+// call (so in state NEW).
+func (s *Supervisor) swap(n *notif, tid, tgid int, h *holder, ph, cfd int) (int, uint64, bool, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	app, id := -1, uint64(0)
@@ -121,10 +122,11 @@ func (s *Supervisor) swap(n *notif, tid, tgid int, h *holder, ph, cfd int) (int,
 			}
 		}
 	}
-	if app < 0 {
+	made := app < 0
+	if made {
 		nid, fd, en := s.brokerSocket(tgid, h.family, h.typ, h.proto)
 		if en != 0 {
-			return -1, 0, en
+			return -1, 0, false, en
 		}
 		app, id = fd, nid
 	}
@@ -136,14 +138,14 @@ func (s *Supervisor) swap(n *notif, tid, tgid int, h *holder, ph, cfd int) (int,
 	if _, err := addFD(s.listener, n.ID, app, cfd, fdCloexec(tid, cfd)); err != nil {
 		unix.Close(app)
 		if err == unix.ENOENT {
-			return -1, 0, errGone
+			return -1, 0, false, errGone
 		}
-		return -1, 0, err.(syscall.Errno)
+		return -1, 0, false, err.(syscall.Errno)
 	}
 	s.mu.Lock()
 	s.socks[id] = sockInfo{family: h.family}
 	s.mu.Unlock()
 	h.id, h.tgid, h.fd = id, tgid, cfd // the latest copy: still open
 	h.done.Store(true)
-	return app, id, 0
+	return app, id, made, 0
 }

@@ -40,9 +40,13 @@ type Supervisor struct {
 	pending  *pendingHelper
 	inst     string // the broker's instance, from HELLO
 	mtuVal   uint32 // the broker's MTU, from HELLO
+	noReply  bool   // the broker honours wire.NoReplyBit (HELLO)
 	keep     *ctl   // held for the supervisor's life: the broker sees a client
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// owed is signalled when a process's owing connection is free again
+	// or its no-reply requests are confirmed (getCtl waits for that).
+	owed      *sync.Cond
 	procs     map[int]*proc        // by thread group id
 	tgids     map[int]int          // thread id -> thread group id
 	socks     map[uint64]sockInfo  // what each wrapped socket is
@@ -69,6 +73,11 @@ type proc struct {
 	tgid int
 	comm string
 	idle []*ctl
+	// owing is the connection carrying this process's no-reply requests
+	// that the broker has not yet confirmed (nil: none). Its next request
+	// goes there, or waits until they are confirmed, so that a process's
+	// requests are served in the order it made them (sendNoReply).
+	owing *ctl
 }
 
 // New connects to the broker serving cfg.Dir, starting one if none runs.
@@ -79,6 +88,7 @@ func New(cfg Config) (*Supervisor, error) {
 	s := &Supervisor{cfg: cfg, listener: -1, procs: map[int]*proc{}, tgids: map[int]int{},
 		socks: map[uint64]sockInfo{}, fill: map[uint64]int{}, listeners: map[uint64]bool{}, pktinfo: map[uint64]uint8{}, bare: map[uint64]wire.Addr{},
 		holders: map[uint64]*holder{}, nameservers: resolvNameservers(), dnsAsked: map[uint64]wire.Addr{}}
+	s.owed = sync.NewCond(&s.mu)
 	c, err := s.dialStart(os.Getpid(), "swrap")
 	if err != nil {
 		return nil, err
@@ -151,6 +161,10 @@ func quickCall(nt *notif) bool {
 type ctl struct {
 	fd  int
 	buf []byte
+	// owed counts the no-reply requests sent on it that the broker has
+	// not yet confirmed (a SERVED message or a reply); under
+	// Supervisor.mu.
+	owed int
 }
 
 func (s *Supervisor) dial(pid int, comm string) (*ctl, error) {
@@ -184,6 +198,7 @@ func (s *Supervisor) dial(pid int, comm string) (*ctl, error) {
 	s.mu.Lock()
 	s.inst = hr.Instance
 	s.mtuVal = hr.MTU
+	s.noReply = hr.Features&wire.FeatNoReply != 0
 	s.mu.Unlock()
 	return c, nil
 }
@@ -246,6 +261,59 @@ func (c *ctl) recv() (wire.Reply, int, error) {
 	return ctlmsg.RecvReply(c.fd, c.buf)
 }
 
+// recvFor reads the reply to c's request for process tgid. A SERVED
+// message before it (c carried no-reply requests) is taken as their
+// confirmation and skipped; so is served=true returned for it when
+// once is set (callWaiting reads one message at a time).
+func (s *Supervisor) recvFor(tgid int, c *ctl, once bool) (rep wire.Reply, fd int, served bool, err error) {
+	for {
+		rep, fd, err = c.recv()
+		if err != nil {
+			s.dropCtl(tgid, c)
+			return rep, -1, false, err
+		}
+		// A reply confirms too: the broker serves a connection in order.
+		s.confirmed(tgid, c)
+		if rep.Op != wire.OpServed {
+			return rep, fd, false, nil
+		}
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if once {
+			return rep, -1, true, nil
+		}
+	}
+}
+
+// confirmed records that the broker has served c's no-reply requests.
+func (s *Supervisor) confirmed(tgid int, c *ctl) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.owed == 0 {
+		return
+	}
+	c.owed = 0
+	if p := s.procs[tgid]; p != nil && p.owing == c {
+		p.owing = nil
+	}
+	s.owed.Broadcast()
+}
+
+// dropCtl closes c, which is unusable (the broker is gone, or a reply is
+// still owed on it).
+func (s *Supervisor) dropCtl(tgid int, c *ctl) {
+	unix.Close(c.fd)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.procs[tgid]; p != nil && p.owing == c {
+		// What it carried is served or lost with the broker; nothing
+		// more comes on it to wait for.
+		p.owing = nil
+		s.owed.Broadcast()
+	}
+}
+
 // call makes one request for process tgid. An errno reply is returned as
 // rep.Err with a nil error; a broker that is gone is ENETDOWN.
 func (s *Supervisor) call(tgid int, op wire.Op, sock uint64, body []byte) (wire.Reply, int, syscall.Errno) {
@@ -253,12 +321,15 @@ func (s *Supervisor) call(tgid int, op wire.Op, sock uint64, body []byte) (wire.
 	if err != nil {
 		return wire.Reply{}, -1, syscall.ENETDOWN
 	}
-	rep, fd, err := c.roundTrip(op, sock, body)
+	if err := c.send(op, sock, body); err != nil {
+		s.dropCtl(tgid, c)
+		return wire.Reply{}, -1, syscall.ENETDOWN
+	}
+	rep, fd, _, err := s.recvFor(tgid, c, false)
 	if debug && err == nil && rep.Err != 0 {
 		fmt.Fprintf(os.Stderr, "swrap supervise: pid %d %v sock %x: %v\n", tgid, op, sock, rep.Err)
 	}
 	if err != nil {
-		unix.Close(c.fd)
 		return wire.Reply{}, -1, syscall.ENETDOWN
 	}
 	s.putCtl(tgid, c)
@@ -281,23 +352,29 @@ func (s *Supervisor) callWaiting(tgid int, op wire.Op, sock uint64, body []byte,
 		return wire.Reply{}, syscall.ENETDOWN
 	}
 	if err := c.send(op, sock, body); err != nil {
-		unix.Close(c.fd)
+		s.dropCtl(tgid, c)
 		return wire.Reply{}, syscall.ENETDOWN
 	}
+	var rep wire.Reply
+	var fd int
 	for {
 		p := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}}
 		if n, err := unix.Poll(p, waitTick); err == nil && n > 0 {
-			break
+			// The reply, or a SERVED before it, which comes at once.
+			r, rfd, served, err := s.recvFor(tgid, c, true)
+			if err != nil {
+				return wire.Reply{}, syscall.ENETDOWN
+			}
+			if !served {
+				rep, fd = r, rfd
+				break
+			}
+			continue
 		}
 		if en := ready(); en != 0 {
-			unix.Close(c.fd)
+			s.dropCtl(tgid, c)
 			return wire.Reply{}, en
 		}
-	}
-	rep, fd, err := c.recv()
-	if err != nil {
-		unix.Close(c.fd)
-		return wire.Reply{}, syscall.ENETDOWN
 	}
 	s.putCtl(tgid, c)
 	if fd >= 0 {
@@ -306,15 +383,44 @@ func (s *Supervisor) callWaiting(tgid int, op wire.Op, sock uint64, body []byte,
 	return rep, rep.Err
 }
 
+// sendNoReply sends a request of process tgid that gets no reply
+// (wire.NoReplyBit): served in its place in the process's order, its
+// result is not waited for. Only for requests Linux cannot refuse.
+func (s *Supervisor) sendNoReply(tgid int, op wire.Op, sock uint64, body []byte) syscall.Errno {
+	c, err := s.getCtl(tgid)
+	if err != nil {
+		return syscall.ENETDOWN
+	}
+	if err := c.send(op|wire.NoReplyBit, sock, body); err != nil {
+		s.dropCtl(tgid, c)
+		return syscall.ENETDOWN
+	}
+	s.mu.Lock()
+	c.owed++
+	if p := s.procs[tgid]; p != nil {
+		p.owing = c // getCtl gave c, the owing one if there was one
+	}
+	s.mu.Unlock()
+	s.putCtl(tgid, c)
+	return 0
+}
+
 func (s *Supervisor) getCtl(tgid int) (*ctl, error) {
 	s.mu.Lock()
-	p := s.procs[tgid]
-	if p == nil {
-		p = &proc{tgid: tgid, comm: procComm(tgid)}
-		s.procs[tgid] = p
-		if len(s.procs) > 256 {
-			s.reapLocked()
+	p := s.procLocked(tgid)
+	for p.owing != nil {
+		// The process's earlier no-reply requests are on p.owing: go on
+		// there, or wait until the broker has confirmed them (its holder
+		// reads the SERVED that comes first for its own request).
+		for i, c := range p.idle {
+			if c == p.owing {
+				p.idle = append(p.idle[:i], p.idle[i+1:]...)
+				s.mu.Unlock()
+				return c, nil
+			}
 		}
+		s.owed.Wait()
+		p = s.procLocked(tgid)
 	}
 	if n := len(p.idle); n > 0 {
 		c := p.idle[n-1]
@@ -327,10 +433,34 @@ func (s *Supervisor) getCtl(tgid int) (*ctl, error) {
 	return s.dialStart(tgid, comm)
 }
 
+// procLocked returns process tgid's entry, made if new.
+func (s *Supervisor) procLocked(tgid int) *proc {
+	p := s.procs[tgid]
+	if p == nil {
+		p = &proc{tgid: tgid, comm: procComm(tgid)}
+		s.procs[tgid] = p
+		if len(s.procs) > 256 {
+			s.reapLocked()
+		}
+	}
+	return p
+}
+
 func (s *Supervisor) putCtl(tgid int, c *ctl) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.procs[tgid]; p != nil && len(p.idle) < 4 {
+	p := s.procs[tgid]
+	if p != nil && p.owing == c {
+		// Kept whatever the pool holds: a waiter wants this one.
+		if len(p.idle) >= 4 {
+			unix.Close(p.idle[0].fd)
+			p.idle = p.idle[1:]
+		}
+		p.idle = append(p.idle, c)
+		s.owed.Broadcast()
+		return
+	}
+	if p != nil && len(p.idle) < 4 {
 		p.idle = append(p.idle, c)
 		return
 	}
@@ -436,7 +566,9 @@ func planOf(pid int) addrplan.Plan {
 // pidfdThread is PIDFD_THREAD: a pidfd for a thread, not only a leader.
 const pidfdThread = unix.O_EXCL
 
-// takeFD returns a copy of thread tid's descriptor fd.
+// takeFD returns a copy of thread tid's descriptor fd. (A pidfd kept per
+// thread instead of one opened per call saved no measurable time: two
+// system calls of a trapped call's ten, bench/PROFILE.md.)
 func takeFD(tid, fd int) (int, error) {
 	pidfd, err := unix.PidfdOpen(tid, pidfdThread)
 	if err != nil {

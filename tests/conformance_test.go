@@ -104,7 +104,7 @@ var conformancePrograms = map[string]int{
 	"route":   27,
 	"sock":    63,
 	"stream":  83,
-	"tcpopt":  33,
+	"tcpopt":  37,
 	"udp":     60,
 }
 

@@ -5,13 +5,16 @@
  * which a server (dnsmasq) learns the interface an accepted connection
  * arrived on. And TCP_CORK: what it holds back leaves at once when the
  * socket is uncorked, shut for writing or closed (nginx's tcp_nopush
- * closes corked sockets).
+ * closes corked sockets). And the keep-alive options, which the shim and
+ * the seccomp supervisor set without waiting for the broker when Linux
+ * cannot refuse the value: a read right after must see it, from any thread.
  *
  * Ports, addresses and times that vary are left out of the results; the
  * rest must be what Linux reports.
  */
 #include "conf.h"
 
+#include <pthread.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -225,6 +228,94 @@ static int accepted(int fam, bool any, int lopt_level, int lopt, int *c, int cfa
 	return s;
 }
 
+/* ------------------------------------------------- keep-alive options -- */
+
+/* optseq appends to b (of size sz, holding o bytes) what setting option
+ * (level, opt) of fd to each of the n values in turn and reading it back
+ * at once gives: "name[RESULT=VALUE ...] ". Returns the new length. */
+static size_t optseq(char *b, size_t sz, size_t o, const char *name, int fd, int level, int opt, const int *vals,
+		     int n)
+{
+	o += snprintf(b + o, sz - o, "%s[", name);
+	for (int i = 0; i < n && o < sz; i++) {
+		const char *r = setint(fd, level, opt, vals[i]);
+		o += snprintf(b + o, sz - o, "%s%s=%s", i ? " " : "", r, getint(fd, level, opt));
+	}
+	if (o < sz)
+		o += snprintf(b + o, sz - o, "] ");
+	return o;
+}
+
+/* keepalive describes what fd says to the keep-alive options set in and
+ * out of Linux's ranges (1..32767 seconds, 1..127 probes). */
+static const char *keepalive(int fd)
+{
+	static const int times[] = { 1, 32767, 0, 32768, -1, 75 };
+	static const int counts[] = { 1, 127, 0, 128, 9 };
+	static const int flags[] = { 1, 0, 7 };
+	static char b[512]; /* not ring(): setint and getint take its buffers */
+	size_t o = 0;
+	o = optseq(b, sizeof(b), o, "keepalive", fd, SOL_SOCKET, SO_KEEPALIVE, flags, 3);
+	o = optseq(b, sizeof(b), o, "idle", fd, IPPROTO_TCP, TCP_KEEPIDLE, times, 6);
+	o = optseq(b, sizeof(b), o, "intvl", fd, IPPROTO_TCP, TCP_KEEPINTVL, times, 6);
+	o = optseq(b, sizeof(b), o, "cnt", fd, IPPROTO_TCP, TCP_KEEPCNT, counts, 5);
+	optseq(b, sizeof(b), o, "nodelay", fd, IPPROTO_TCP, TCP_NODELAY, flags, 3);
+	return b;
+}
+
+#define KEEP_THREADS 4
+#define KEEP_ROUNDS 300
+
+struct keeper {
+	int fd;
+	int wrong; /* reads that did not see the value just set */
+};
+
+/* keeper sets TCP_KEEPIDLE and TCP_NODELAY on its own socket and reads
+ * each back at once, while the other threads do the same on theirs. */
+static void *keeper(void *arg)
+{
+	struct keeper *k = arg;
+	for (int i = 0; i < KEEP_ROUNDS; i++) {
+		int want = 1 + (i * 7 + k->fd) % 1000, got = -1, nd = i & 1;
+		socklen_t l = sizeof(got);
+		if (setsockopt(k->fd, IPPROTO_TCP, TCP_KEEPIDLE, &want, sizeof(want)) != 0 ||
+		    getsockopt(k->fd, IPPROTO_TCP, TCP_KEEPIDLE, &got, &l) != 0 || got != want)
+			k->wrong++;
+		got = -1;
+		l = sizeof(got);
+		if (setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &nd, sizeof(nd)) != 0 ||
+		    getsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &got, &l) != 0 || (got != 0) != (nd != 0))
+			k->wrong++;
+	}
+	return NULL;
+}
+
+/* keepers runs KEEP_THREADS keepers, each on a connected socket of its own. */
+static const char *keepers(void)
+{
+	struct keeper k[KEEP_THREADS];
+	pthread_t th[KEEP_THREADS];
+	int peers[KEEP_THREADS];
+	for (int i = 0; i < KEEP_THREADS; i++) {
+		tcp_pair(AF_INET, &k[i].fd, &peers[i]);
+		k[i].wrong = 0;
+	}
+	for (int i = 0; i < KEEP_THREADS; i++)
+		if (pthread_create(&th[i], NULL, keeper, &k[i]) != 0)
+			die("pthread_create");
+	int wrong = 0;
+	for (int i = 0; i < KEEP_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		wrong += k[i].wrong;
+		close(k[i].fd);
+		close(peers[i]);
+	}
+	char *b = ring();
+	snprintf(b, 256, "wrong=%d", wrong);
+	return b;
+}
+
 int main(void)
 {
 	conf_init("tcpopt");
@@ -344,6 +435,20 @@ int main(void)
 	check("cork_uncork_sends", "%s", corked('u'));
 	check("cork_shutwr_sends_with_fin", "%s", corked(SHUT_WR));
 	check("cork_close_sends_with_fin", "%s", corked(-1));
+
+	/* Keep-alive options: set, then read back at once. */
+	{
+		int f = xsocket(AF_INET, SOCK_STREAM);
+		check("keepalive_opts_fresh", "%s", keepalive(f));
+		close(f);
+		int c, s;
+		tcp_pair(AF_INET6, &c, &s);
+		check("keepalive_opts_client6", "%s", keepalive(c));
+		check("keepalive_opts_accepted6", "%s", keepalive(s));
+		close(c);
+		close(s);
+		check("keepalive_opts_threads", "%s", keepers());
+	}
 
 	conf_done();
 }

@@ -346,7 +346,10 @@ def m_go(sysm, cfg):
             g = run(wrap(CLIENT_IFACE, [gobench, "client", addr, "bulk", secs] + extra_cli), clean_env(), 120)
             r = run(wrap(CLIENT_IFACE, [gobench, "client", addr, "rtt", str(cfg.rtts)] + extra_cli),
                     clean_env(), 120)
-            return {"go%s_gbps" % suffix: float(g.split()[0]), "go%s_rtt_us" % suffix: float(r.split()[0])}
+            k = run(wrap(CLIENT_IFACE, [gobench, "client", addr, "conns", str(min(cfg.cycles, 1000))] + extra_cli),
+                    clean_env(), 120)
+            return {"go%s_gbps" % suffix: float(g.split()[0]), "go%s_rtt_us" % suffix: float(r.split()[0]),
+                    "go%s_conn_us" % suffix: float(k.split()[0])}
         finally:
             kill(srv)
 
@@ -715,6 +718,9 @@ ROWS = [
     ("go_seccomp_gbps", "Go server + Go client TCP bulk, unmodified via seccomp", "Gbit/s", True, "go_gbps"),
     ("go_rtt_us", "Go 1-byte TCP round trip (swrap: swrapnet)", "µs", False),
     ("go_seccomp_rtt_us", "Go 1-byte TCP round trip, unmodified via seccomp", "µs", False, "go_rtt_us"),
+    ("go_conn_us", "Go dial + 1-byte echo + close, ≤ 1000 in a row (swrap: swrapnet)", "µs/conn.", False),
+    ("go_seccomp_conn_us", "Go dial + 1-byte echo + close, ≤ 1000 in a row, unmodified via seccomp", "µs/conn.", False,
+     "go_conn_us"),
     ("relay_rtt_us", "floor: 1-byte round trip through a relay process (ratio to loopback TCP)", "µs", False,
      "tcp_rtt_us"),
 ]

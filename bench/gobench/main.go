@@ -6,6 +6,8 @@
 //	gobench server ADDR [DIR IFACE]          prints "ready", then serves
 //	gobench client ADDR bulk SECS [DIR IFACE]  prints the bulk rate, Gbit/s
 //	gobench client ADDR rtt N [DIR IFACE]      prints the 1-byte round trip, µs
+//	gobench client ADDR conns N [DIR IFACE]    N connections, each dial, 1-byte echo,
+//	                                           close: prints µs per connection
 //
 // With DIR and IFACE the program joins the network of DIR as host IFACE
 // with swrapnet instead of using package net. A connection's first byte
@@ -68,17 +70,23 @@ func main() {
 			fail(fmt.Errorf("client ADDR bulk SECS|rtt N"))
 		}
 		join(os.Args[5:])
-		var c net.Conn
-		var err error
-		if host != nil {
-			c, err = host.Dial("tcp", addr)
-		} else {
-			c, err = net.Dial("tcp", addr)
+		dial := func() (net.Conn, error) {
+			if host != nil {
+				return host.Dial("tcp", addr)
+			}
+			return net.Dial("tcp", addr)
 		}
+		n, err := strconv.Atoi(os.Args[4])
 		if err != nil {
 			fail(err)
 		}
-		n, err := strconv.Atoi(os.Args[4])
+		if os.Args[3] == "conns" {
+			if err := conns(dial, n); err != nil {
+				fail(err)
+			}
+			return
+		}
+		c, err := dial()
 		if err != nil {
 			fail(err)
 		}
@@ -162,6 +170,33 @@ func rtt(c net.Conn, n int) error {
 		if _, err := io.ReadFull(c, b); err != nil {
 			return err
 		}
+	}
+	fmt.Printf("%.1f\n", float64(time.Since(t0).Microseconds())/float64(n))
+	return nil
+}
+
+// conns makes n connections one after another, each dialled, used for one
+// 1-byte echo and closed, and reports the mean in µs per connection: what
+// a Go client making a connection per request pays.
+func conns(dial func() (net.Conn, error), n int) error {
+	b := make([]byte, 2)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		c, err := dial()
+		if err != nil {
+			return err
+		}
+		b[0], b[1] = 'R', byte(i)
+		if _, err := c.Write(b); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c, b[:1]); err != nil {
+			return err
+		}
+		if b[0] != byte(i) {
+			return fmt.Errorf("connection %d: echoed %q", i, b[0])
+		}
+		c.Close()
 	}
 	fmt.Printf("%.1f\n", float64(time.Since(t0).Microseconds())/float64(n))
 	return nil

@@ -161,10 +161,6 @@ func quickCall(nt *notif) bool {
 type ctl struct {
 	fd  int
 	buf []byte
-	// owed counts the no-reply requests sent on it that the broker has
-	// not yet confirmed (a SERVED message or a reply); under
-	// Supervisor.mu.
-	owed int
 }
 
 func (s *Supervisor) dial(pid int, comm string) (*ctl, error) {
@@ -262,9 +258,9 @@ func (c *ctl) recv() (wire.Reply, int, error) {
 }
 
 // recvFor reads the reply to c's request for process tgid. A SERVED
-// message before it (c carried no-reply requests) is taken as their
-// confirmation and skipped; so is served=true returned for it when
-// once is set (callWaiting reads one message at a time).
+// message before it (c carried no-reply requests) confirms them and is
+// skipped, or, with once (callWaiting reads one message at a time),
+// returned as served=true.
 func (s *Supervisor) recvFor(tgid int, c *ctl, once bool) (rep wire.Reply, fd int, served bool, err error) {
 	for {
 		rep, fd, err = c.recv()
@@ -286,18 +282,15 @@ func (s *Supervisor) recvFor(tgid int, c *ctl, once bool) (rep wire.Reply, fd in
 	}
 }
 
-// confirmed records that the broker has served c's no-reply requests.
+// confirmed records that the broker has served c's no-reply requests, if
+// it carried the process's (proc.owing).
 func (s *Supervisor) confirmed(tgid int, c *ctl) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.owed == 0 {
-		return
-	}
-	c.owed = 0
 	if p := s.procs[tgid]; p != nil && p.owing == c {
 		p.owing = nil
+		s.owed.Broadcast()
 	}
-	s.owed.Broadcast()
 }
 
 // dropCtl closes c, which is unusable (the broker is gone, or a reply is
@@ -396,7 +389,6 @@ func (s *Supervisor) sendNoReply(tgid int, op wire.Op, sock uint64, body []byte)
 		return syscall.ENETDOWN
 	}
 	s.mu.Lock()
-	c.owed++
 	if p := s.procs[tgid]; p != nil {
 		p.owing = c // getCtl gave c, the owing one if there was one
 	}

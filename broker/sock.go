@@ -272,7 +272,7 @@ func (s *sock) handle(req wire.Request) reply {
 		}
 		return errReply(s.shutdown(int(how)))
 	case wire.OpGetSockName:
-		return s.addrReply(s.localAddr())
+		return s.addrReply(s.sockName())
 	case wire.OpGetPeerName:
 		a, en := s.remoteAddr()
 		if en != 0 {
@@ -501,17 +501,38 @@ func (s *sock) settleClose() {
 // bytes to leave before it closes the socket anyway.
 const reapWait = time.Second
 
-// localAddr is getsockname: the any-address the program bound stays the
-// any-address until the socket is connected, as on Linux.
+// sockName is getsockname: localAddr, except that a connect that failed
+// gives back the address it chose. Linux then reports the any-address
+// again (with the port, which the next connect may change), unless the
+// program bound an address itself (SOCK_BINDADDR_LOCK).
+func (s *sock) sockName() netip.AddrPort {
+	s.mu.Lock()
+	chosen := s.failed && (!s.bound.IsValid() || s.bound.Addr().IsUnspecified())
+	s.mu.Unlock()
+	a := s.localAddr()
+	if chosen {
+		a = netip.AddrPortFrom(s.anyAddr(), a.Port())
+	}
+	return a
+}
+
+// anyAddr is the any-address of the socket's family.
+func (s *sock) anyAddr() netip.Addr {
+	if s.family == unix.AF_INET {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}
+
+// localAddr is the endpoint's local address: the any-address the program
+// bound stays the any-address until the socket is connected, as on Linux.
 func (s *sock) localAddr() netip.AddrPort {
 	fa, err := s.ep.GetLocalAddress()
 	var ip netip.Addr
 	if err == nil && fa.Addr.Len() > 0 {
 		ip, _ = netip.AddrFromSlice(fa.Addr.AsSlice())
-	} else if s.family == unix.AF_INET {
-		ip = netip.IPv4Unspecified()
 	} else {
-		ip = netip.IPv6Unspecified()
+		ip = s.anyAddr()
 	}
 	return netip.AddrPortFrom(ip, fa.Port)
 }

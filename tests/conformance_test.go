@@ -95,7 +95,7 @@ var conformancePrograms = map[string]int{
 	"accept":  27,
 	"bind":    53,
 	"cmsg":    24,
-	"connect": 40,
+	"connect": 52,
 	"fdops":   31,
 	"gai":     28,
 	"ifaces":  62,

@@ -75,6 +75,38 @@ int main(void)
 		close(fd);
 	}
 
+	/* What getsockname says of a socket whose connect was refused:
+	 * Linux forgets the address it chose (the wildcard again) but not
+	 * the port, unless the program bound the address itself; a bound
+	 * port survives the refusal too. Unbound, bound to the wildcard and
+	 * bound to SELF, each with port 0, and then connected again. */
+	for (int i = 0; i < 6; i++) {
+		int fam = i % 2 ? AF_INET6 : AF_INET, how = i / 2;
+		static const char *const hows[] = { "unbound", "anybound", "selfbound" };
+		char name[64];
+		int fd = xsocket(fam, SOCK_STREAM), bport = -1;
+		if (how) {
+			len = how == 1 ? anyaddr(fam, 0, &ss) : selfaddr(fam, 0, &ss);
+			if (bind(fd, SA(&ss), len) != 0)
+				die("bind: %s", strerror(errno));
+			glen = sizeof(got);
+			getsockname(fd, SA(&got), &glen);
+			bport = saport(SA(&got));
+		}
+		len = selfaddr(fam, closed_port(fam), &ss);
+		r = ok0(connect(fd, SA(&ss), len));
+		glen = sizeof(got);
+		int gr = getsockname(fd, SA(&got), &glen);
+		snprintf(name, sizeof(name), "refused%d_sockname_%s", fam == AF_INET ? 4 : 6, hows[how]);
+		check(name, "%s %s %s len=%u", r, ok0(gr), sastr(SA(&got), bport), (unsigned)glen);
+		r = ok0(connect(fd, SA(&ss), len));
+		glen = sizeof(got);
+		gr = getsockname(fd, SA(&got), &glen);
+		snprintf(name, sizeof(name), "refused%d_again_sockname_%s", fam == AF_INET ? 4 : 6, hows[how]);
+		check(name, "%s %s %s", r, ok0(gr), sastr(SA(&got), -1));
+		close(fd);
+	}
+
 	for (int i = 0; i < 2; i++) {
 		int fam = i ? AF_INET6 : AF_INET;
 		int port;

@@ -117,10 +117,18 @@ func (cc *ctlConn) serve() {
 		if err == nil {
 			err = rerr
 		}
-		// n == 0 is an empty message (it gets EPROTO) unless the peer is gone.
-		if err != nil || n == 0 && peerGone(uc) {
+		// n == 0 is an empty message (it gets EPROTO) unless the peer is
+		// gone: the end, or a false end with requests still queued.
+		end, skip := false, false
+		if err == nil && n == 0 {
+			end, skip = endOfConn(uc)
+		}
+		if err != nil || end || skip {
 			if bp != nil {
 				ctlBufs.Put(bp)
+			}
+			if skip {
+				continue
 			}
 			return
 		}
@@ -337,23 +345,28 @@ func toErrno(err error) syscall.Errno {
 	return syscall.EIO
 }
 
-// peerGone tells an empty message (which a client may send, and which gets
-// an EPROTO reply) from the end of the connection: both read 0 bytes.
-func peerGone(c *net.UnixConn) bool {
+// endOfConn tells an empty message (which a client may send, and which gets
+// an EPROTO reply) from the end of the connection: both read 0 bytes. The
+// kernel can report the end with requests still to come (see endOfFile in
+// dgram.go), the last no-reply requests of a client that then exits: skip
+// says so, and the reader reads on.
+func endOfConn(c *net.UnixConn) (end, skip bool) {
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return true
+		return true, false
 	}
-	gone := true
+	end = true
 	raw.Control(func(fd uintptr) {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
-		if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) == 0 {
-			gone = false
-		} else if n == 0 {
-			gone = false
+		if n, _ := unix.Poll(pfd, 0); n == 0 || n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) == 0 {
+			end = false // the client is there: it sent an empty message
+			return
+		}
+		if q, qerr := unix.IoctlGetInt(int(fd), unix.SIOCINQ); qerr == nil && q > 0 {
+			end, skip = false, true
 		}
 	})
-	return gone
+	return end, skip
 }
 
 // closeReceivedFDs closes any fds that arrived in a control message.

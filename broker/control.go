@@ -355,16 +355,9 @@ func endOfConn(c *net.UnixConn) (end, skip bool) {
 	if err != nil {
 		return true, false
 	}
-	end = true
 	raw.Control(func(fd uintptr) {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
-		if n, _ := unix.Poll(pfd, 0); n == 0 || n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) == 0 {
-			end = false // the client is there: it sent an empty message
-			return
-		}
-		if q, qerr := unix.IoctlGetInt(int(fd), unix.SIOCINQ); qerr == nil && q > 0 {
-			end, skip = false, true
-		}
+		shut, queued := peerFinished(int(fd))
+		end, skip = shut && !queued, queued
 	})
 	return end, skip
 }

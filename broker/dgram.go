@@ -246,18 +246,23 @@ func (s *sock) endOfFile(rd *outReader, i int) bool {
 	}
 	eof := true
 	raw.Control(func(fd uintptr) {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
-		if n, _ := unix.Poll(pfd, 0); n <= 0 || pfd[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) == 0 {
-			eof = false // still writing: no end of file can be queued
-			return
-		}
-		// Done writing: what is still queued (bytes of later datagrams)
-		// comes after this one.
-		if q, qerr := unix.IoctlGetInt(int(fd), unix.SIOCINQ); qerr == nil && q > 0 {
-			eof = false
-		}
+		shut, queued := peerFinished(int(fd))
+		eof = shut && !queued
 	})
 	return eof
+}
+
+// peerFinished looks at a SOCK_SEQPACKET end whose read gave 0 bytes: has
+// the peer shut down (it closed, or shut its sending side), and is what it
+// sent before that still queued? Shut down with nothing queued, the 0 was
+// the end of file (endOfFile, endOfConn).
+func peerFinished(fd int) (shut, queued bool) {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+	if n, _ := unix.Poll(pfd, 0); n <= 0 || pfd[0].Revents&(unix.POLLHUP|unix.POLLRDHUP) == 0 {
+		return false, false
+	}
+	q, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return true, err == nil && q > 0
 }
 
 // sendDgram sends one datagram the program wrote (header + payload),
